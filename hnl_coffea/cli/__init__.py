@@ -1,0 +1,33 @@
+"""The ``hnl-coffea`` command line: thin wrappers that parse options, call library
+functions and print. Each subcommand lives in its own module of this package."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .bench import bench
+from .datacards import datacards
+from .demo import demo
+from .generate import generate
+from .postprocess import postprocess
+from .run import run
+from .toys import toys
+from .train import train
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hnl-coffea")
+def main() -> None:
+    """hnl-coffea: the CMS HNL → 3ℓ (with τh) columnar analysis.
+
+    Typical chain: generate (toy NanoAOD) → run (processor → histograms) →
+    postprocess (binning, significance, plots) → datacards (combine inputs).
+    `hnl-coffea demo` does all of it on an embedded toy sample.
+    """
+
+
+for _cmd in (generate, run, postprocess, datacards, train, bench, demo, toys):
+    main.add_command(_cmd)

@@ -1,0 +1,63 @@
+"""Options and error handling shared by the ``hnl-coffea`` subcommands."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..config import AnalysisConfig, ConfigError, load_config
+
+__all__ = ["config_options", "load_cli_config", "not_implemented", "user_errors"]
+
+#: Exceptions whose one-line message is shown to the user instead of a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError, OSError)
+
+
+def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--config FILE`` (repeatable) and ``--set key=value`` (repeatable)."""
+    func = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override one config field, e.g. --set objects.tau.vs_jet=Tight (repeatable).",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="YAML file overlaid on the default configuration (repeatable).",
+    )(func)
+    return func
+
+
+def load_cli_config(config_files: tuple[str, ...], overrides: tuple[str, ...]) -> AnalysisConfig:
+    """Load the configuration from CLI options; errors become one-line click errors."""
+    try:
+        return load_config(*config_files, overrides=overrides)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected user-facing errors into a one-line message and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except USER_ERRORS as err:
+            raise click.ClickException(f"{type(err).__name__}: {err}") from None
+
+    return wrapper
+
+
+def not_implemented(what: str) -> None:
+    """Exit non-zero saying a subcommand is not available in this version."""
+    raise click.ClickException(f"'{what}' is not implemented in this version of hnl-coffea")

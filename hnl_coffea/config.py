@@ -1,0 +1,402 @@
+"""The typed analysis configuration: the one place where thresholds, working points,
+channels, eras, binnings and file paths live.
+
+Load with :func:`load_config` (the shipped default, optionally overlaid with user YAML
+files and ``key.path=value`` overrides). Every validation problem becomes a one-line
+:class:`ConfigError` naming the field and, where it applies, the allowed values.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .paths import data_path
+
+__all__ = [
+    "AnalysisConfig",
+    "ChannelConfig",
+    "ConfigError",
+    "EraConfig",
+    "load_config",
+    "DEEPTAU_WPS",
+    "DEFAULT_CONFIG",
+]
+
+DEFAULT_CONFIG = "config/default.yaml"
+
+#: DeepTau working points, loosest first. v2p5 NanoAOD stores the index+1 as an integer,
+#: v2p1 NanoAOD stores bit ``index`` of a bit mask (see :mod:`hnl_coffea.nanoaod`).
+DEEPTAU_WPS = ("VVVLoose", "VVLoose", "VLoose", "Loose", "Medium", "Tight", "VTight", "VVTight")
+DEEPTAU_VSMU_WPS = ("VLoose", "Loose", "Medium", "Tight")
+
+Flavour = Literal["tau", "mu", "e"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a one-line message naming the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _positive(v: float, info) -> float:  # noqa: ANN001 - pydantic validator
+    if v < 0:
+        raise ValueError(f"must be >= 0, got {v}")
+    return v
+
+
+class MuonCuts(_Model):
+    pt_min: float = 10.0
+    abs_eta_max: float = 2.4
+    id: Literal["looseId", "mediumId", "mediumPromptId", "tightId"] = "mediumId"
+    rel_iso_max: float = 0.15
+    dxy_max: float = 0.045
+    dz_max: float = 0.2
+
+    _nonneg = field_validator("pt_min", "abs_eta_max", "rel_iso_max", "dxy_max", "dz_max")(
+        _positive
+    )
+
+
+class ElectronCuts(_Model):
+    pt_min: float = 10.0
+    abs_eta_max: float = 2.5
+    id: Literal["mvaIso_WP90", "mvaIso_WP80", "mvaNoIso_WP90"] = "mvaIso_WP90"
+    rel_iso_max: float = 0.15
+    dxy_max: float = 0.045
+    dz_max: float = 0.2
+    conversion_veto: bool = True
+    max_lost_hits: int = 1
+
+    _nonneg = field_validator("pt_min", "abs_eta_max", "rel_iso_max", "dxy_max", "dz_max")(
+        _positive
+    )
+
+
+class TauCuts(_Model):
+    pt_min: float = 20.0
+    abs_eta_max: float = 2.3
+    dz_max: float = 0.2
+    decay_modes: tuple[int, ...] = (0, 1, 10, 11)
+    deeptau_version: Literal["auto", "2017v2p1", "2018v2p5"] = "auto"
+    vs_jet: Literal[DEEPTAU_WPS] = "Medium"  # type: ignore[valid-type]
+    vs_e: Literal[DEEPTAU_WPS] = "VVLoose"  # type: ignore[valid-type]
+    vs_mu: Literal[DEEPTAU_VSMU_WPS] = "Tight"  # type: ignore[valid-type]
+
+    _nonneg = field_validator("pt_min", "abs_eta_max", "dz_max")(_positive)
+
+    @field_validator("decay_modes")
+    @classmethod
+    def _dm(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [d for d in v if d not in (0, 1, 2, 10, 11)]
+        if bad:
+            raise ValueError(f"unknown tau decay mode(s) {bad}; allowed: 0, 1, 2, 10, 11")
+        return v
+
+
+class JetCuts(_Model):
+    pt_min: float = 20.0
+    abs_eta_max: float = 2.5
+    jet_id: Literal["loose", "tight", "tightlepveto"] = "tight"
+    btag_wp: Literal["loose", "medium", "tight"] = "medium"
+    bjet_veto: bool = True
+
+    _nonneg = field_validator("pt_min", "abs_eta_max")(_positive)
+
+
+class ObjectCuts(_Model):
+    muon: MuonCuts = MuonCuts()
+    electron: ElectronCuts = ElectronCuts()
+    tau: TauCuts = TauCuts()
+    jet: JetCuts = JetCuts()
+    overlap_dr: float = 0.5
+    lepton_separation_dr: float = 0.5
+    veto_extra_leptons: bool = True
+
+    _nonneg = field_validator("overlap_dr", "lepton_separation_dr")(_positive)
+
+
+class ChannelConfig(_Model):
+    """A final state: how many τh, μ and e it has, and which trigger groups may fire."""
+
+    name: str
+    label: str
+    n_tau: int = Field(ge=1, le=3)
+    n_mu: int = Field(ge=0, le=2)
+    n_e: int = Field(ge=0, le=2)
+    triggers: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _three(self) -> ChannelConfig:
+        if self.n_tau + self.n_mu + self.n_e != 3:
+            raise ValueError(f"channel {self.name!r} must have exactly 3 leptons")
+        return self
+
+    @property
+    def flavours(self) -> tuple[str, ...]:
+        """Lepton flavours in feature order: taus, then muons, then electrons."""
+        return ("tau",) * self.n_tau + ("mu",) * self.n_mu + ("e",) * self.n_e
+
+
+class PrimaryDataset(_Model):
+    name: str
+    trigger_group: str
+
+
+class EraConfig(_Model):
+    """Everything that changes from one data-taking period to the next."""
+
+    name: str
+    run: Literal[2, 3] = 2
+    luminosity_fb: float = Field(gt=0)
+    luminosity_uncertainty: float = 0.025
+    btag_wp: dict[Literal["loose", "medium", "tight"], float]
+    triggers: dict[str, tuple[str, ...]]
+    golden_json: str | None = None
+    #: Primary datasets in priority order (an event is taken from the first whose group fired).
+    primary_datasets: tuple[PrimaryDataset, ...] = ()
+
+
+class RegionConfig(_Model):
+    """A region defined as data: which standard requirements it applies or inverts."""
+
+    name: str
+    bjet_veto: Literal["apply", "invert", "ignore"] = "apply"
+    z_window_gev: float | None = None  # require an OSSF e/μ pair within this of m_Z
+    z_veto_gev: float | None = None  # reject events with such a pair
+
+
+class Binning(_Model):
+    bins: int = Field(gt=0)
+    start: float
+    stop: float
+    label: str = ""
+
+    @model_validator(mode="after")
+    def _order(self) -> Binning:
+        if not self.stop > self.start:
+            raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
+        return self
+
+
+class HistogramConfig(_Model):
+    score: Binning = Binning(bins=200, start=0.0, stop=1.0, label="Classifier score")
+    mt_total: Binning = Binning(bins=400, start=0.0, stop=2000.0, label=r"$M_T^{tot}$ [GeV]")
+    mass_regression: Binning = Binning(bins=300, start=0.0, stop=1500.0, label=r"$m_N^{reg}$ [GeV]")
+    features: dict[str, Binning] = {}
+
+
+class CorrectionsConfig(_Model):
+    """correctionlib JSON files; relative paths are resolved inside hnl-coffea's data folder."""
+
+    tau: str | None = "corrections/tau.json"
+    muon: str | None = "corrections/muon.json"
+    electron: str | None = "corrections/electron.json"
+    pileup: str | None = "corrections/pileup.json"
+    btag: str | None = "corrections/btag.json"
+    trigger: str | None = "corrections/trigger.json"
+    tau_energy_scale: bool = True
+    met_unclustered: bool = True
+    systematics: bool = True
+
+
+class ModelsConfig(_Model):
+    """Model artifacts; relative paths are resolved inside hnl-coffea's data folder."""
+
+    parametric: str | None = "models/parametric.pt"
+    transfer: str | None = "models/transfer.pt"
+    mass_regression: str | None = "models/mass_regression.pt"
+    device: str = "cpu"
+    threads: int = Field(default=1, ge=1)
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
+    mc_dropout_passes: int = Field(default=0, ge=0)
+
+
+class AnalysisConfig(_Model):
+    """The whole analysis configuration (see ``data/config/default.yaml``)."""
+
+    era: str = "2018"
+    eras: dict[str, EraConfig]
+    objects: ObjectCuts = ObjectCuts()
+    channels: tuple[ChannelConfig, ...]
+    mass_hypotheses: tuple[float, ...]
+    regions: tuple[RegionConfig, ...] = (RegionConfig(name="SR"),)
+    histograms: HistogramConfig = HistogramConfig()
+    corrections: CorrectionsConfig = CorrectionsConfig()
+    models: ModelsConfig = ModelsConfig()
+    redirector: str | None = None
+
+    @field_validator("era", mode="before")
+    @classmethod
+    def _era_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) else v
+
+    @model_validator(mode="after")
+    def _consistency(self) -> AnalysisConfig:
+        if self.era not in self.eras:
+            raise ValueError(f"era {self.era!r} unknown; allowed: {', '.join(self.eras)}")
+        names = [c.name for c in self.channels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"channel names must be unique, got {names}")
+        for ch in self.channels:
+            for era in self.eras.values():
+                missing = [t for t in ch.triggers if t not in era.triggers]
+                if missing:
+                    raise ValueError(
+                        f"channel {ch.name!r} uses trigger group(s) {missing} not defined in era "
+                        f"{era.name!r}; allowed: {', '.join(era.triggers)}"
+                    )
+        if any(m <= 0 for m in self.mass_hypotheses):
+            raise ValueError("mass hypotheses must be positive")
+        if list(self.mass_hypotheses) != sorted(set(self.mass_hypotheses)):
+            raise ValueError("mass hypotheses must be strictly increasing")
+        return self
+
+    @property
+    def era_config(self) -> EraConfig:
+        return self.eras[self.era]
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.channels)
+
+    def channel(self, name: str) -> ChannelConfig:
+        for c in self.channels:
+            if c.name == name:
+                return c
+        raise ConfigError(f"unknown channel {name!r}; allowed: {', '.join(self.channel_names)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_overrides(self, overrides: Mapping[str, Any] | Iterable[str]) -> AnalysisConfig:
+        """A copy with ``{"a.b": value}`` or ``["a.b=value"]`` overrides applied."""
+        data = self.to_dict()
+        _apply_overrides(data, overrides)
+        return _validate(data)
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "<root>"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+        parent = _model_at(AnalysisConfig, first["loc"][:-1])
+        if parent is not None:
+            allowed = list(parent.model_fields)
+            close = difflib.get_close_matches(str(first["loc"][-1]), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            msg += f"{hint}; allowed: {', '.join(allowed)}"
+    elif first["type"] == "literal_error":
+        msg = msg.replace("Input should be", "must be one of")
+    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"config field '{loc}': {msg}{more}"
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        inner = getattr(ann, "__args__", None)
+        candidates = [ann, *(inner or ())]
+        nxt = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if nxt is None:
+            return None
+        model = nxt
+    return model
+
+
+def _validate(data: Mapping[str, Any]) -> AnalysisConfig:
+    try:
+        return AnalysisConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def _deep_merge(base: dict, update: Mapping) -> dict:
+    for k, v in update.items():
+        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def _apply_overrides(data: dict, overrides: Mapping[str, Any] | Iterable[str]) -> None:
+    items = overrides.items() if isinstance(overrides, Mapping) else (_split(o) for o in overrides)
+    for key, value in items:
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node, dict) or p not in node:
+                raise ConfigError(f"config field '{key}': unknown key {p!r}")
+            node = node[p]
+        if not isinstance(node, dict):
+            raise ConfigError(f"config field '{key}': cannot set a field inside a non-mapping")
+        node[parts[-1]] = value
+
+
+def _split(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like 'section.field=value'")
+    key, raw = item.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"config file {path}: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(
+            f"config file {path}: invalid YAML ({str(err).splitlines()[0]})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping")
+    return data
+
+
+def load_config(
+    *paths: str | Path | None,
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+) -> AnalysisConfig:
+    """Load the shipped default configuration, overlaid with user YAML files and overrides.
+
+    ``paths`` are merged in order on top of ``data/config/default.yaml`` (mappings merge
+    key by key, everything else replaces); ``overrides`` are ``"a.b=value"`` strings or a
+    ``{"a.b": value}`` mapping, applied last.
+    """
+    data = _read_yaml(data_path(DEFAULT_CONFIG))
+    for p in paths:
+        if p is not None:
+            _deep_merge(data, _read_yaml(Path(p)))
+    _apply_overrides(data, overrides)
+    return _validate(data)
+
+
+def config_from_yaml(text: str) -> AnalysisConfig:
+    """Build a configuration from a complete YAML document (no default merged in)."""
+    return _validate(yaml.safe_load(text))

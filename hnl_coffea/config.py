@@ -219,6 +219,30 @@ class ModelsConfig(_Model):
     mc_dropout_passes: int = Field(default=0, ge=0)
 
 
+class PostprocessingConfig(_Model):
+    """Adaptive binning, significance, plots and combine export (on histograms only)."""
+
+    #: ``increasing``: right-to-left bins of growing signal; ``constant``: equal signal per bin.
+    binning_scheme: Literal["increasing", "constant"] = "increasing"
+    #: Largest allowed relative statistical uncertainty sqrt(Σw²)/Σw of a merged bin.
+    max_rel_unc: float = Field(default=0.15, gt=0)
+    #: Also require the signal in every bin to pass ``max_rel_unc``.
+    require_signal: bool = False
+    #: Region used for significances and datacards.
+    signal_region: str = "SR"
+    #: Regions whose data stay hidden (plots and datacards) unless unblinded.
+    blinded_regions: tuple[str, ...] = ("SR",)
+    #: Relative lnN normalisation uncertainty per background process (datacards).
+    norm_uncertainties: dict[str, float] = {}
+    #: lnN normalisation uncertainty of background processes not listed above.
+    default_norm_uncertainty: float = Field(default=0.10, ge=0)
+    #: Histogram used in the datacards: ``auto`` picks the transfer model, then the
+    #: parametric DNN, then MT_total (the first one that is filled).
+    datacard_discriminant: str = "auto"
+    #: Mass hypotheses drawn in the default plots (empty: lowest, middle and highest).
+    plot_mass_hypotheses: tuple[float, ...] = ()
+
+
 class AnalysisConfig(_Model):
     """The whole analysis configuration (see ``data/config/default.yaml``)."""
 
@@ -231,6 +255,7 @@ class AnalysisConfig(_Model):
     histograms: HistogramConfig = HistogramConfig()
     corrections: CorrectionsConfig = CorrectionsConfig()
     models: ModelsConfig = ModelsConfig()
+    postprocessing: PostprocessingConfig = PostprocessingConfig()
     redirector: str | None = None
 
     @field_validator("era", mode="before")

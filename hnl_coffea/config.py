@@ -205,6 +205,12 @@ class CorrectionsConfig(_Model):
     tau_energy_scale: bool = True
     met_unclustered: bool = True
     systematics: bool = True
+    #: Inputs outside a correction's binned domain: clamp to the edge with a counted
+    #: warning, or raise an error naming the correction and input.
+    out_of_domain: Literal["clamp", "error"] = "clamp"
+    #: Overrides of the correction names looked up in the files, by scale-factor key
+    #: (see ``hnl_coffea.corrections.names``), e.g. ``{pileup: Collisions17_UltraLegacy_goldenJSON}``.
+    names: dict[str, str] = {}
 
 
 class ModelsConfig(_Model):

@@ -1,0 +1,282 @@
+"""Run any coffea processor over a fileset, proving that no event was silently lost.
+
+:func:`run_fileset` does, in order:
+
+1. **pre-flight**: every file is opened with uproot and its tree's ``num_entries`` read
+   (retried ``retries`` times). Unreadable files make the run fail with one message naming
+   every bad file and the reason — or, with ``skip_bad_files=True``, they are left out and
+   listed in the summary with the events lost ("unknown" when the file cannot be opened).
+2. **processing** with ``coffea.processor.Runner`` (NanoAODSchema, ``chunksize``,
+   ``maxchunks``) on the executor from :mod:`hnl_coffea.executors`; failing chunks are
+   retried ``retries`` times, then fail the run (or are skipped with ``skip_bad_files``).
+3. **accounting**: the events actually processed per file are counted next to the
+   processor's own output and compared with the file's entries (when ``maxchunks`` is not
+   set). A difference is an error naming the file — or, with ``skip_bad_files``, a skipped
+   file with the exact number of lost events. A processor output with the ``"processed"``
+   key must agree with that count too. Dask workers lost during the run (a batch job killed,
+   a node gone) are listed in the summary; their chunks are rescheduled by Dask.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import uproot
+from coffea import processor
+from coffea.nanoevents import NanoAODSchema
+
+from .executors import Backend, ExecutorOptions, open_backend
+from .runsummary import LostWorker, RunSummary, SkippedFile
+
+__all__ = [
+    "RunError",
+    "RunOptions",
+    "RunSummary",
+    "SkippedFile",
+    "LostWorker",
+    "run_fileset",
+    "check_files",
+]
+
+
+class RunError(RuntimeError):
+    """A run that cannot give a complete, trustworthy result (message names the files)."""
+
+
+@dataclass
+class RunOptions:
+    """How a fileset is chunked and how failures are handled."""
+
+    chunksize: int = 100_000
+    maxchunks: int | None = None
+    retries: int = 3
+    skip_bad_files: bool = False
+    treename: str = "Events"
+    timeout: int = 60  # seconds for opening a (remote) file
+    status: bool = True  # progress bars
+
+    def __post_init__(self) -> None:
+        if self.chunksize < 1:
+            raise ValueError(f"chunksize must be ≥ 1, got {self.chunksize}")
+        if self.maxchunks is not None and self.maxchunks < 1:
+            raise ValueError(f"maxchunks must be ≥ 1, got {self.maxchunks}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be ≥ 0, got {self.retries}")
+
+
+def _reason(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or repr(err)
+    return f"{type(err).__name__}: {text[:300]}"
+
+
+def _num_entries(path: str, treename: str, timeout: int, retries: int) -> int:
+    attempt = 0
+    while True:
+        try:
+            with uproot.open(path, timeout=timeout) as f:
+                return int(f[treename].num_entries)
+        except FileNotFoundError:
+            raise
+        except Exception:
+            if attempt >= retries:
+                raise
+            attempt += 1
+            time.sleep(0.2 * attempt)
+
+
+def check_files(
+    fileset: Mapping[str, Mapping[str, Any]],
+    treename: str = "Events",
+    timeout: int = 60,
+    retries: int = 0,
+) -> tuple[dict[tuple[str, str], int], list[SkippedFile]]:
+    """Open every file once: ``({(dataset, path): entries}, [unreadable files])``."""
+    jobs = [
+        (ds, path, tree if isinstance(tree, str) else treename)
+        for ds, spec in fileset.items()
+        for path, tree in _files(spec).items()
+    ]
+
+    def probe(job: tuple[str, str, str]) -> tuple[str, str, int | str]:
+        ds, path, tree = job
+        try:
+            return ds, path, _num_entries(path, tree, timeout, retries)
+        except Exception as err:
+            return ds, path, _reason(err)
+
+    entries: dict[tuple[str, str], int] = {}
+    bad: list[SkippedFile] = []
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs)))) as pool:
+        for ds, path, res in pool.map(probe, jobs):
+            if isinstance(res, int):
+                entries[(ds, path)] = res
+            else:
+                bad.append(SkippedFile(ds, path, res, None))
+    return entries, bad
+
+
+def _files(spec: Any) -> dict[str, Any]:
+    files = spec["files"] if isinstance(spec, Mapping) else spec
+    return dict(files) if isinstance(files, Mapping) else {f: None for f in files}
+
+
+class CountingProcessor(processor.ProcessorABC):
+    """Wraps a processor; adds the events seen per (dataset, file) next to its output."""
+
+    def __init__(self, inner: processor.ProcessorABC) -> None:
+        self.inner = inner
+
+    def process(self, events):
+        md = events.metadata
+        out = self.inner.process(events)
+        return {"out": out, "counts": {md["dataset"]: {md["filename"]: len(events)}}}
+
+    def postprocess(self, accumulator):
+        post = self.inner.postprocess(accumulator["out"])
+        if post is not None:
+            accumulator["out"] = post
+        return accumulator
+
+
+def run_fileset(
+    proc: processor.ProcessorABC,
+    fileset: Mapping[str, Mapping[str, Any]],
+    options: RunOptions | None = None,
+    executor: ExecutorOptions | None = None,
+    backend: Backend | None = None,
+) -> tuple[dict[str, Any], RunSummary]:
+    """Process ``fileset`` (coffea layout) with ``proc``; returns ``(output, summary)``.
+
+    ``executor`` describes where to run (default: iterative); pass an open ``backend``
+    from :func:`hnl_coffea.executors.open_backend` instead to reuse a cluster.
+    Raises :class:`RunError` naming every unreadable file or file with missing events.
+    """
+    opts = options or RunOptions()
+    t0 = time.time()
+    entries, bad = check_files(fileset, opts.treename, opts.timeout, opts.retries)
+    if bad and not opts.skip_bad_files:
+        raise RunError(
+            f"{len(bad)} unreadable file(s) (use --skip-bad-files to continue without them): "
+            + "; ".join(f"{b.path} [{b.dataset}] ({b.reason})" for b in bad)
+        )
+    good = {
+        ds: {**dict(spec), "files": {p: t for p, t in _files(spec).items() if (ds, p) in entries}}
+        for ds, spec in fileset.items()
+    }
+    good = {ds: spec for ds, spec in good.items() if spec["files"]}
+    if not good:
+        raise RunError("no readable files left in the fileset")
+
+    if backend is None:
+        with open_backend(
+            executor or ExecutorOptions(executor="iterative"), opts.retries, opts.status
+        ) as be:
+            out, n_chunks, lost = _process(proc, good, opts, be, t0)
+            desc = be.description
+    else:
+        out, n_chunks, lost = _process(proc, good, opts, backend, t0)
+        desc = backend.description
+
+    counts: dict[str, dict[str, int]] = out.get("counts", {}) if out else {}
+    skipped = list(bad)
+    errors = []
+    for (ds, path), n_entries in entries.items():
+        seen = int(counts.get(ds, {}).get(path, 0))
+        if opts.maxchunks is None and seen != n_entries:
+            if opts.skip_bad_files and seen < n_entries:
+                why = "chunk(s) failed while reading or processing"
+                skipped.append(SkippedFile(ds, path, why, n_entries - seen))
+            else:
+                errors.append(f"{path} [{ds}]: {seen} of {n_entries} events processed")
+        elif seen > n_entries:
+            errors.append(f"{path} [{ds}]: {seen} events processed but the file has {n_entries}")
+    result = out.get("out", {}) if out else {}
+    errors += _check_processor_counts(result, counts)
+    if errors:
+        raise RunError("event count check failed: " + "; ".join(errors))
+
+    summary = RunSummary.build(
+        executor=desc,
+        counts=counts,
+        entries=entries,
+        n_chunks=n_chunks,
+        wall_s=time.time() - t0,
+        selected=_selected(result),
+        skipped=skipped,
+        lost_workers=lost,
+    )
+    if isinstance(result, dict):
+        result = dict(result)
+        result["summary"] = summary.to_dict()
+    return result, summary
+
+
+def _process(proc, fileset, opts: RunOptions, backend: Backend, t0: float):
+    runner = processor.Runner(
+        executor=backend.executor,
+        chunksize=opts.chunksize,
+        maxchunks=opts.maxchunks,
+        skipbadfiles=(Exception,) if opts.skip_bad_files else False,
+        xrootdtimeout=opts.timeout,
+        schema=NanoAODSchema,
+        metadata_cache={},
+    )
+    try:
+        chunks = list(runner.preprocess(fileset, treename=opts.treename))
+        if not chunks:
+            raise RunError("no chunks to process (all files empty or unreadable)")
+        out = runner(chunks, CountingProcessor(proc), treename=opts.treename)
+    except RunError:
+        raise
+    except Exception as err:
+        raise RunError(f"processing failed after {opts.retries} retries: {_reason(err)}") from err
+    return out, len(chunks), _lost_workers(backend, t0)
+
+
+def _lost_workers(backend: Backend, since: float) -> list[LostWorker]:
+    if backend.client is None:
+        return []
+    try:
+        events = backend.client.get_events("all")
+    except Exception:
+        return []
+    lost = []
+    for stamp, msg in events:
+        if (
+            stamp >= since
+            and isinstance(msg, dict)
+            and msg.get("action") == "remove-worker"
+            and not msg.get("expected", False)
+        ):
+            lost.append(LostWorker(str(msg.get("worker")), len(msg.get("processing-tasks", ()))))
+    return lost
+
+
+def _check_processor_counts(result: Any, counts: dict[str, dict[str, int]]) -> list[str]:
+    reported = result.get("processed") if isinstance(result, dict) else None
+    if not isinstance(reported, Mapping):
+        return []
+    errors = []
+    for ds, files in counts.items():
+        for path, n in files.items():
+            got = reported.get(ds, {}).get(path)
+            if got is not None and int(got) != n:
+                errors.append(f"{path} [{ds}]: processor reports {got} events, {n} were read")
+    return errors
+
+
+def _selected(result: Any) -> dict[str, int]:
+    """Events passing the last cutflow step of ``cutflow[dataset]["all"]``, when present."""
+    cutflow = result.get("cutflow") if isinstance(result, dict) else None
+    out: dict[str, int] = {}
+    if isinstance(cutflow, Mapping):
+        for ds, per in cutflow.items():
+            steps = per.get("all") if isinstance(per, Mapping) else None
+            if isinstance(steps, Mapping) and steps:
+                last = list(steps.values())[-1]
+                out[ds] = int(last[0] if isinstance(last, (list, tuple)) else last)
+    return out

@@ -1,0 +1,95 @@
+"""A small coffea processor and NanoAOD-like ROOT files for runner and executor tests.
+
+The processor pickles by value, so Dask workers (local or in batch jobs) need not import
+this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import awkward as ak
+import cloudpickle
+import hist
+import numpy as np
+import uproot
+from coffea import processor
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+PT_EDGES = (12, 0.0, 120.0)
+
+
+class ToyProcessor(processor.ProcessorABC):
+    """Counts events per file, sums Muon_pt, histograms muon pT, ≥1-muon cutflow."""
+
+    def __init__(self, cfg=None, sleep: float = 0.0) -> None:
+        self.sleep = sleep
+
+    def process(self, events):
+        if self.sleep:
+            time.sleep(self.sleep)
+        ds = events.metadata["dataset"]
+        fname = events.metadata["filename"]
+        pt = events.Muon.pt
+        h = hist.Hist.new.StrCat([], growth=True, name="dataset").Reg(*PT_EDGES, name="pt").Weight()
+        flat = ak.to_numpy(ak.flatten(pt))
+        h.fill(dataset=ds, pt=flat)
+        n = len(events)
+        n_sel = int(ak.sum(ak.num(pt) >= 1))
+        return {
+            "hists": {"muon_pt": h},
+            "sum_pt": {ds: float(np.sum(flat, dtype=np.float64))},
+            "processed": {ds: {fname: n}},
+            "cutflow": {
+                ds: {
+                    "all": {
+                        "all": np.array([n, n], float),
+                        "ge1mu": np.array([n_sel, n_sel], float),
+                    }
+                }
+            },
+        }
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+def write_nanoaod(path: Path, n_events: int, seed: int, first_event: int = 0) -> dict:
+    """Write a NanoAOD-like file; returns plain-Python reference numbers for it."""
+    rng = np.random.default_rng(seed)
+    n_mu = rng.integers(0, 4, size=n_events)
+    pts = [list(rng.exponential(30.0, size=k)) for k in n_mu]
+    muon = ak.zip({"pt": ak.Array(pts, with_name=None)})
+    with uproot.recreate(path) as f:
+        f["Events"] = {
+            "run": np.ones(n_events, dtype=np.uint32),
+            "luminosityBlock": (np.arange(n_events) // 10 + 1).astype(np.uint32),
+            "event": np.arange(first_event, first_event + n_events, dtype=np.uint64),
+            "Muon": muon,
+        }
+    return {
+        "entries": n_events,
+        "sum_pt": sum(sum(p) for p in pts),
+        "n_sel": sum(1 for p in pts if len(p) >= 1),
+        "pts": [x for p in pts for x in p],
+    }
+
+
+def write_fileset(folder: Path, layout: dict[str, list[int]], seed: int = 1) -> tuple[Path, dict]:
+    """Files for ``{dataset: [n_events per file]}`` plus fileset.json; returns (json, refs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fileset, refs = {}, {}
+    for i, (ds, sizes) in enumerate(layout.items()):
+        files = {}
+        for j, n in enumerate(sizes):
+            path = folder / f"{ds}_{j}.root"
+            refs[str(path)] = write_nanoaod(path, n, seed + 100 * i + j)
+            files[str(path)] = "Events"
+        fileset[ds] = {"files": files, "metadata": {"process": ds}}
+    out = folder / "fileset.json"
+    out.write_text(json.dumps(fileset, indent=1))
+    return out, refs

@@ -1,0 +1,296 @@
+"""Per-chunk inference: a picklable runner that loads its network lazily on each worker.
+
+A :class:`ModelRunner` holds only the artifact path, its sidecar and the runtime options.
+The torch network is a non-serialisable attribute (coffea's ``ml_tools`` pattern): it is never
+pickled into a task graph, it is loaded on first use in each process and cached per process
+(keyed by path, modification time and device), so the many tasks a Dask worker runs share one
+copy. Evaluation runs under ``torch.inference_mode`` with the thread count set for the process.
+
+``runner.scores`` evaluates every mass hypothesis for every event in batched forward passes
+(events × hypotheses rows); inputs may be NumPy arrays or eager awkward arrays. For
+dask-awkward graphs wrap the runner in :class:`hnl_coffea.models.awkward_wrapper.ScoreWrapper`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import torch
+from coffea.ml_tools.helper import nonserializable_attribute
+
+from .artifacts import LoadedModel, ModelMismatchError, Sidecar, load_artifact, read_sidecar
+from .runtime import (
+    PRECISIONS,
+    configure_threads,
+    mc_dropout_predict,
+    precision_context,
+    resolve_device,
+    resolve_precision,
+)
+
+__all__ = ["ModelRunner", "feature_matrix"]
+
+_CLASSIFIER_KINDS = ("parametric", "transfer")
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int, size: int, device: str) -> LoadedModel:
+    """One loaded network per (file version, device) and process."""
+    loaded = load_artifact(path, map_location=device)
+    loaded.model.to(device)
+    return loaded
+
+
+def feature_matrix(features: Any, names: Sequence[str]) -> np.ndarray:
+    """(n, F) float64 matrix of ``features`` in the order ``names``.
+
+    ``features`` is an awkward record array or a mapping (columns picked by name), or a 2-D
+    NumPy / awkward array whose columns are already in that order.
+    """
+    if isinstance(features, ak.Array) and features.fields:
+        missing = next((n for n in names if n not in features.fields), None)
+        if missing is not None:
+            raise ModelMismatchError(f"model input feature {missing!r} is missing from the inputs")
+        cols = [ak.to_numpy(features[n], allow_missing=False) for n in names]
+    elif isinstance(features, Mapping):
+        missing = next((n for n in names if n not in features), None)
+        if missing is not None:
+            raise ModelMismatchError(f"model input feature {missing!r} is missing from the inputs")
+        cols = [np.asarray(features[n]) for n in names]
+    else:
+        x = ak.to_numpy(features) if isinstance(features, ak.Array) else np.asarray(features)
+        if x.ndim != 2 or x.shape[1] != len(names):
+            raise ModelMismatchError(
+                f"features have shape {x.shape}; the model expects (n, {len(names)}) "
+                "columns in its sidecar's feature order"
+            )
+        return x.astype(np.float64, copy=False)
+    if not cols:
+        return np.zeros((0, 0))
+    return np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
+
+
+def _as_numpy(a: Any, what: str) -> np.ndarray:
+    if isinstance(a, ak.Array):
+        if a.ndim > 1:
+            a = ak.to_regular(a, axis=1)
+        return ak.to_numpy(a, allow_missing=False)
+    if a is None:
+        raise ValueError(f"{what} is required")
+    return np.asarray(a)
+
+
+class ModelRunner(nonserializable_attribute):
+    """Evaluate a model artifact on chunks of events; safe to pickle into Dask task graphs.
+
+    Parameters
+    ----------
+    artifact_path : weights file of the artifact (its sidecar is ``<path>.json``).
+    device : "cpu" (default) or "cuda[:N]"; CUDA only when asked for, with a clear error
+        when no GPU is visible to the process evaluating the chunk.
+    threads : torch intra-op threads for the process (1 per Dask worker by default;
+        ``None`` leaves torch's setting alone).
+    precision : "fp32", "bf16" (autocast to bfloat16) or "auto" (bf16 only where the
+        hardware computes it natively: AMX / AVX512-BF16 CPUs, bf16-capable GPUs).
+    batch_rows : rows (events × hypotheses) per forward pass, bounding memory.
+    """
+
+    def __init__(
+        self,
+        artifact_path: str | Path,
+        *,
+        device: str = "cpu",
+        threads: int | None = 1,
+        precision: str = "fp32",
+        batch_rows: int = 1 << 16,
+    ) -> None:
+        nonserializable_attribute.__init__(self, ["model"])
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+        self.artifact_path = str(Path(artifact_path).resolve())
+        self.sidecar: Sidecar = read_sidecar(self.artifact_path)
+        self.device = device
+        self.threads = threads
+        self.precision = precision
+        self.batch_rows = batch_rows
+
+    @classmethod
+    def from_config(cls, models_config: Any, name: str) -> ModelRunner:
+        """Runner for model ``name`` ("parametric", "transfer", "mass_regression") of the
+        analysis config's ``models`` section (paths relative to the shipped data folder)."""
+        from ..paths import data_path
+
+        rel = getattr(models_config, name)
+        if rel is None:
+            raise ValueError(f"no {name} model is configured (models.{name} is null)")
+        return cls(
+            data_path(rel),
+            device=models_config.device,
+            threads=models_config.threads,
+            precision=models_config.precision,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelRunner({self.artifact_path!r}, kind={self.sidecar.kind!r}, "
+            f"device={self.device!r}, threads={self.threads}, precision={self.precision!r})"
+        )
+
+    # -- lazily created, per process ---------------------------------------------------------
+    def _create_model(self) -> torch.nn.Module:
+        configure_threads(self.threads)
+        dev = resolve_device(self.device)
+        stat = Path(self.artifact_path).stat()
+        loaded = _load_cached(self.artifact_path, stat.st_mtime_ns, stat.st_size, str(dev))
+        if loaded.sidecar != self.sidecar:
+            raise ModelMismatchError(
+                f"model artifact {self.artifact_path} changed since this runner was created"
+            )
+        return loaded.model
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    @property
+    def effective_precision(self) -> str:
+        """ "fp32" or "bf16": what ``precision`` means on the machine running this process."""
+        return resolve_precision(self.precision, self.torch_device)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.sidecar.feature_names
+
+    @property
+    def mass_hypotheses(self) -> tuple[float, ...]:
+        return self.sidecar.mass_hypotheses
+
+    # -- input preparation -------------------------------------------------------------------
+    def _features(self, features: Any) -> torch.Tensor:
+        x = self.sidecar.scaler.transform(feature_matrix(features, self.feature_names))
+        return torch.from_numpy(x).to(self.torch_device)
+
+    def _classifier_inputs(self, features, channel, charges, mass_hypotheses):
+        if self.sidecar.kind not in _CLASSIFIER_KINDS:
+            raise TypeError(
+                f"scores() needs a classifier; {self.artifact_path} is a {self.sidecar.kind} model"
+            )
+        masses = self.mass_hypotheses if mass_hypotheses is None else tuple(mass_hypotheses)
+        if not masses:
+            raise ValueError("no mass hypotheses given and none stored in the model sidecar")
+        x = self._features(features)
+        ch = _as_numpy(channel, "channel").astype(np.int64, copy=False).reshape(-1)
+        q = _as_numpy(charges, "charges").astype(np.float32, copy=False)
+        n_ch = self.sidecar.architecture_kwargs.get("n_channels", len(self.sidecar.channels))
+        if len(ch) != len(x) or q.shape != (len(x), self.sidecar.n_charges):
+            raise ValueError(
+                f"inputs disagree: {len(x)} feature rows, {len(ch)} channel indices, "
+                f"charges of shape {q.shape} (expected ({len(x)}, {self.sidecar.n_charges}))"
+            )
+        if len(ch) and (ch.min() < 0 or ch.max() >= n_ch):
+            raise ValueError(f"channel index outside 0..{n_ch - 1}: {ch.min()}..{ch.max()}")
+        dev = self.torch_device
+        return (
+            x,
+            torch.from_numpy(ch).to(dev),
+            torch.from_numpy(np.ascontiguousarray(q)).to(dev),
+            torch.tensor(masses, dtype=torch.float32, device=dev),
+        )
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _hypothesis_scores(self, x, ch, q, masses) -> torch.Tensor:
+        return torch.sigmoid(self.model.hypothesis_logits(x, ch, q, masses).float())
+
+    def _batched(self, n: int, n_cols: int, fn, n_out: int = 1) -> list[np.ndarray]:
+        outs = [np.empty((n, n_cols), np.float32) for _ in range(n_out)]
+        step = max(1, self.batch_rows // max(n_cols, 1))
+        dev = self.torch_device
+        with torch.inference_mode(), precision_context(self.effective_precision, dev):
+            for start in range(0, n, step):
+                res = fn(slice(start, start + step))
+                res = res if isinstance(res, tuple) else (res,)
+                for out, r in zip(outs, res, strict=True):
+                    out[start : start + step] = r.float().reshape(-1, n_cols).cpu().numpy()
+        return outs
+
+    def scores(
+        self,
+        features: Any,
+        channel: Any,
+        charges: Any,
+        mass_hypotheses: Sequence[float] | None = None,
+    ) -> np.ndarray:
+        """Classifier scores, shape (n_events, n_hypotheses), float32.
+
+        ``features``: awkward record / mapping (picked by name) or (n, F) array in sidecar order,
+        unstandardised; ``channel``: (n,) channel indices; ``charges``: (n, 3) lepton charges;
+        ``mass_hypotheses``: GeV (default: the sidecar's list).
+        """
+        x, ch, q, m = self._classifier_inputs(features, channel, charges, mass_hypotheses)
+        (out,) = self._batched(
+            len(x), len(m), lambda s: self._hypothesis_scores(x[s], ch[s], q[s], m)
+        )
+        return out
+
+    def scores_mc(
+        self,
+        features: Any,
+        channel: Any,
+        charges: Any,
+        mass_hypotheses: Sequence[float] | None = None,
+        *,
+        n_passes: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Monte-Carlo-dropout mean score and its standard deviation, each (n, n_hypotheses)."""
+        x, ch, q, m = self._classifier_inputs(features, channel, charges, mass_hypotheses)
+
+        def fn(s):
+            return mc_dropout_predict(
+                self.model,
+                x[s],
+                ch[s],
+                q[s],
+                n_passes=n_passes,
+                forward=lambda *a: self._hypothesis_scores(*a, m),
+                max_rows=max(1, self.batch_rows // len(m)),
+            )
+
+        mean, std = self._batched(len(x), len(m), fn, n_out=2)
+        return mean, std
+
+    def _regression_width(self) -> int:
+        return int(self.sidecar.architecture_kwargs.get("n_outputs", 1))
+
+    def regress(self, features: Any) -> np.ndarray:
+        """Regression output: (n,) for the mass regressor (GeV), (n, n_outputs) for a backbone."""
+        x = self._features(features)
+        width = self._regression_width()
+        (out,) = self._batched(len(x), width, lambda s: self.model(x[s]))
+        return out[:, 0] if self.sidecar.kind == "mass_regression" else out
+
+    def regress_mc(self, features: Any, *, n_passes: int) -> tuple[np.ndarray, np.ndarray]:
+        """Monte-Carlo-dropout mean and standard deviation of the regression output."""
+        x = self._features(features)
+        width = self._regression_width()
+        mean, std = self._batched(
+            len(x),
+            width,
+            lambda s: mc_dropout_predict(
+                self.model, x[s], n_passes=n_passes, max_rows=self.batch_rows
+            ),
+            n_out=2,
+        )
+        if self.sidecar.kind == "mass_regression":
+            return mean[:, 0], std[:, 0]
+        return mean, std

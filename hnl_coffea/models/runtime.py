@@ -1,0 +1,160 @@
+"""Process-level settings for inference: threads, device, numerical precision, MC dropout."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = [
+    "PRECISIONS",
+    "BF16_TOLERANCE",
+    "configure_threads",
+    "cpu_supports_bf16",
+    "mc_dropout_predict",
+    "precision_context",
+    "resolve_device",
+    "resolve_precision",
+]
+
+PRECISIONS = ("fp32", "bf16", "auto")
+
+#: Largest |score(bf16) − score(fp32)| accepted for sigmoid scores (checked in the tests).
+BF16_TOLERANCE = 1e-2
+
+_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU computes bfloat16 natively (``amx_bf16`` or ``avx512_bf16`` flags).
+
+    ``cpuinfo`` is the text of ``/proc/cpuinfo`` (read when ``None``; no file → ``False``).
+    """
+    if cpuinfo is None:
+        return _host_supports_bf16()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            flags = set(line.split(":", 1)[1].split())
+            return any(flag in flags for flag in _BF16_FLAGS)
+    return False
+
+
+@lru_cache(maxsize=1)
+def _host_supports_bf16() -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return cpu_supports_bf16(text)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``torch.device`` for ``device`` ("cpu", "cuda", "cuda:1"); clear error if unavailable."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown torch device {device!r} (use 'cpu' or 'cuda[:N]')") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {device!r} was requested but torch sees no CUDA GPU on this machine"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device {device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA GPU(s) are visible"
+            )
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported torch device {device!r} (use 'cpu' or 'cuda[:N]')")
+    return dev
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Effective precision ("fp32" or "bf16"): "auto" picks bf16 only where it is native."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast context for bf16 (matrix products in bfloat16, reductions in fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def configure_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count for this process (``None`` leaves it alone).
+
+    One thread per Dask worker process keeps workers from oversubscribing the cores; the
+    call is cheap and idempotent, so every runner makes it before its first evaluation.
+    """
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _dropout_active(model: nn.Module) -> Iterator[None]:
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.train()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.train(mode)
+
+
+def mc_dropout_predict(
+    model: nn.Module,
+    *inputs: torch.Tensor,
+    n_passes: int,
+    forward: Callable[..., torch.Tensor] | None = None,
+    max_rows: int = 1 << 16,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Monte-Carlo dropout: mean and standard deviation over ``n_passes`` stochastic passes.
+
+    Dropout layers are active, everything else is in eval mode (the model's modes are restored
+    afterwards). ``forward`` (default ``model``) is called on the inputs; several passes are
+    evaluated in one call by repeating the inputs along the batch axis (dropout masks are
+    drawn per row), at most ``max_rows`` rows at a time. The standard deviation is the
+    population one (ddof = 0). Returns float32 tensors of the output's shape.
+    """
+    if n_passes < 1:
+        raise ValueError(f"n_passes must be at least 1, got {n_passes}")
+    fn = forward if forward is not None else model
+    n = inputs[0].shape[0]
+    per_call = max(1, max_rows // max(n, 1))
+    mean = m2 = None
+    done = 0
+    with _dropout_active(model), torch.inference_mode():
+        while done < n_passes:
+            k = min(per_call, n_passes - done)
+            tiled = [t.repeat(k, *([1] * (t.dim() - 1))) for t in inputs]
+            out = fn(*tiled).double()
+            out = out.reshape(k, n, *out.shape[1:])
+            # Chan et al. parallel update of mean and sum of squared deviations
+            mean_k = out.mean(0)
+            m2_k = ((out - mean_k) ** 2).sum(0)
+            if mean is None:
+                mean, m2 = mean_k, m2_k
+            else:
+                delta = mean_k - mean
+                mean = mean + delta * (k / (done + k))
+                m2 = m2 + m2_k + delta * delta * (done * k / (done + k))
+            done += k
+    return mean.float(), (m2 / n_passes).sqrt().float()

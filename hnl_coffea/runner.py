@@ -19,12 +19,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
@@ -233,8 +235,23 @@ def _process(proc, fileset, opts: RunOptions, backend: Backend, t0: float):
     except RunError:
         raise
     except Exception as err:
-        raise RunError(f"processing failed after {opts.retries} retries: {_reason(err)}") from err
+        raise RunError(_chunk_failure(err, opts.retries)) from err
     return out, len(chunks), _lost_workers(backend, t0)
+
+
+_ITEM = re.compile(r"dataset='([^']*)', filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)")
+
+
+def _chunk_failure(err: BaseException, retries: int) -> str:
+    """One line naming the failed chunk's file and entry range, and the root cause."""
+    root = err
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = str(err)
+    cause = _reason(root) if root is not err else text.rpartition("The error was: ")[2] or text
+    m = _ITEM.search(text)
+    where = f"chunk [{m[3]}, {m[4]}) of {m[2]} [{m[1]}]" if m else "a chunk"
+    return f"{where} failed after {retries} retries: {cause[:300]}"
 
 
 def _lost_workers(backend: Backend, since: float) -> list[LostWorker]:
@@ -278,5 +295,5 @@ def _selected(result: Any) -> dict[str, int]:
             steps = per.get("all") if isinstance(per, Mapping) else None
             if isinstance(steps, Mapping) and steps:
                 last = list(steps.values())[-1]
-                out[ds] = int(last[0] if isinstance(last, (list, tuple)) else last)
+                out[ds] = int(np.ravel(last)[0])
     return out

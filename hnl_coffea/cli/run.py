@@ -1,10 +1,22 @@
-"""``hnl-coffea run``: process a fileset with HNLProcessor."""
+"""``hnl-coffea run``: process a fileset with HNLProcessor (or any coffea processor)."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from .common import config_options, not_implemented
+from .common import config_options, load_cli_config, user_errors
+
+
+def _load_processor_class(spec: str):
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise click.BadParameter(f"expected module:Class, got {spec!r}", param_hint="--processor")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise click.ClickException(f"--processor {spec}: {err}") from None
 
 
 @click.command()
@@ -16,7 +28,12 @@ from .common import config_options, not_implemented
     show_default=True,
     help="How chunks are processed.",
 )
-@click.option("--workers", type=int, default=None, help="Worker processes (default: one per core).")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes (default: one per core), or batch jobs with --cluster.",
+)
 @click.option("--scheduler", default=None, help="Join an existing Dask scheduler at ADDRESS.")
 @click.option(
     "--cluster",
@@ -24,18 +41,50 @@ from .common import config_options, not_implemented
     default=None,
     help="Start a dask-jobqueue cluster on a batch system.",
 )
+@click.option("--site", type=click.Path(exists=True, dir_okay=False), help="Site YAML file.")
+@click.option("--cores", type=int, default=None, help="Cores per batch job.")
+@click.option("--memory", default=None, help="Memory per batch job, e.g. 4GB.")
+@click.option("--walltime", default=None, help="Wall time per batch job, HH:MM:SS.")
+@click.option("--queue", "--partition", "queue", default=None, help="Queue / SLURM partition.")
+@click.option("--account", default=None, help="Batch account to charge.")
+@click.option("--job-extra", multiple=True, help="Extra batch directive (repeatable).")
+@click.option("--pass-env", multiple=True, help="Export this variable into jobs (repeatable).")
+@click.option("--interface", default=None, help="Network interface for Dask, e.g. lo.")
+@click.option("--scheduler-host", "host", default=None, help="Scheduler host address.")
+@click.option("--min-workers", type=int, default=None, help="Adaptive scaling: fewest jobs.")
+@click.option("--max-workers", type=int, default=None, help="Adaptive scaling: most jobs.")
+@click.option(
+    "--worker-timeout",
+    type=float,
+    default=None,
+    help="Seconds to wait for the first worker before failing [default: 300].",
+)
 @click.option("--chunksize", type=int, default=100_000, show_default=True)
 @click.option(
     "--maxchunks",
     type=int,
     default=None,
-    help="Process at most this many chunks per file (quick tests).",
+    help="Process at most this many chunks per dataset (quick tests; skips the count check).",
 )
+@click.option("--retries", type=int, default=3, show_default=True, help="Retries per file/chunk.")
 @click.option(
     "--skip-bad-files",
     is_flag=True,
     help="Skip files that cannot be read (listed in the summary) instead of failing.",
 )
+@click.option(
+    "--redirector",
+    default=None,
+    help="XRootD prefix joined to /store/... names, e.g. root://cms-xrd-global.cern.ch//",
+)
+@click.option(
+    "--processor",
+    "processor_spec",
+    default="processors:HNLProcessor",
+    show_default=True,
+    help="Processor class as module:Class; constructed with the analysis config.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option(
     "--output",
     "-o",
@@ -44,18 +93,34 @@ from .common import config_options, not_implemented
     help="Output file with all accumulators.",
 )
 @config_options
-def run(
-    fileset,
-    executor,
-    workers,
-    scheduler,
-    cluster,
-    chunksize,
-    maxchunks,
-    skip_bad_files,
-    output,
-    config_files,
-    overrides,
-) -> None:
+@user_errors
+def run(fileset, output, config_files, overrides, **kw) -> None:
     """Run HNLProcessor over FILESET (coffea fileset JSON) and save histograms."""
-    not_implemented("run")
+    from coffea.util import save
+
+    from ..executors import ClusterError, ExecutorOptions
+    from ..fileset import load_fileset
+    from ..runner import RunError, RunOptions, run_fileset
+
+    cfg = load_cli_config(config_files, overrides)
+    redirector = kw.pop("redirector") or getattr(cfg, "redirector", None)
+    proc_cls = _load_processor_class(kw.pop("processor_spec"))
+    run_opts = RunOptions(
+        chunksize=kw.pop("chunksize"),
+        maxchunks=kw.pop("maxchunks"),
+        retries=kw.pop("retries"),
+        skip_bad_files=kw.pop("skip_bad_files"),
+        status=not kw.pop("no_progress"),
+    )
+    site = kw.pop("site")
+    for key in ("job_extra", "pass_env"):
+        kw[key] = list(kw[key]) or None
+    exe_opts = ExecutorOptions.from_site(site, **kw)
+    files = load_fileset(fileset, redirector=redirector)
+    try:
+        out, summary = run_fileset(proc_cls(cfg), files, run_opts, exe_opts)
+    except (RunError, ClusterError) as err:
+        raise click.ClickException(str(err)) from None
+    save(out, output)
+    click.echo(summary.format())
+    click.echo(f"saved {output}")

@@ -1,0 +1,217 @@
+"""Three-lepton channels, triggers and regions.
+
+:func:`select` turns a NanoEvents chunk into a :class:`Selection`: the three analysis
+leptons per event in the fixed order of the analysis (hadronic taus by descending pT, then
+muons by pT, then electrons by pT), the channel index into ``cfg.channels`` (−1 when the
+three leptons form no configured channel), the named selection steps in a coffea
+:class:`~coffea.analysis_tools.PackedSelection` and one mask per region of ``cfg.regions``.
+
+Steps, in cutflow order:
+
+``three_leptons``      at least three selected leptons (e, μ, τh after overlap removal)
+``extra_lepton_veto``  exactly three (when ``objects.veto_extra_leptons``; otherwise the three
+                       highest-pT leptons are used and the step always passes)
+``has_tau``            at least one τh among the three
+``channel``            the flavour content is one of ``cfg.channels``
+``charge``             total charge ±1
+``lepton_dr``          the three leptons pairwise separated by ΔR > ``lepton_separation_dr``
+``trigger``            OR of the HLT paths of the channel's trigger groups (era config)
+``bjet_veto``          no b-tagged jet (used by the regions, not by ``selected``)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from coffea.analysis_tools import PackedSelection
+from coffea.nanoevents.methods import candidate
+
+from .config import AnalysisConfig
+from .nanoaod import NanoLayout, detect_layout
+from .objects import Objects, array_module, load_objects, select_objects
+
+__all__ = ["FLAVOUR_CODES", "SR_STEPS", "STEPS", "Selection", "select", "trigger_groups"]
+
+#: Lepton flavour codes (absolute PDG ID) in the ``flavour`` field, in lepton-order rank.
+FLAVOUR_CODES = {"tau": 15, "mu": 13, "e": 11}
+STEPS = (
+    "three_leptons",
+    "extra_lepton_veto",
+    "has_tau",
+    "channel",
+    "charge",
+    "lepton_dr",
+    "trigger",
+    "bjet_veto",
+)
+#: The signal-region-independent steps that define :attr:`Selection.selected`.
+SR_STEPS = STEPS[:-1]
+Z_MASS = 91.1876
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Per-event selection results of one chunk (every array has one entry per event)."""
+
+    channel: Any
+    """int8 index into ``cfg.channels``; −1 when the leptons form no channel."""
+    leptons: Any
+    """Up to three ordered leptons (exactly three where :attr:`selected`)."""
+    met: Any
+    jets: Any
+    """Selected, lepton-cleaned jets with a ``btag`` flag."""
+    n_bjets: Any
+    steps: PackedSelection
+    regions: dict[str, Any]
+    selected: Any
+    channel_names: tuple[str, ...]
+    triggers: dict[str, Any] = field(default_factory=dict)
+    """Per trigger group of the era: whether any of its HLT paths fired."""
+
+
+def _lepton_records(objs: Objects, lib: Any) -> Any:
+    """All selected leptons as one candidate collection with uniform fields."""
+    with_gen = all("genPartFlav" in c.fields for c in (objs.taus, objs.muons, objs.electrons))
+    parts = []
+    for name, coll in (("tau", objs.taus), ("mu", objs.muons), ("e", objs.electrons)):
+        fields = {
+            "pt": coll.pt,
+            "eta": coll.eta,
+            "phi": coll.phi,
+            "mass": coll.mass,
+            "charge": lib.values_astype(coll.charge, np.int32),
+            "flavour": lib.full_like(coll.charge, FLAVOUR_CODES[name], dtype=np.int8),
+            "decayMode": (
+                lib.values_astype(coll.decayMode, np.int32)
+                if name == "tau"
+                else lib.full_like(coll.charge, -1, dtype=np.int32)
+            ),
+        }
+        if with_gen:
+            fields["genPartFlav"] = lib.values_astype(coll.genPartFlav, np.uint8)
+        parts.append(lib.zip(fields, with_name="PtEtaPhiMCandidate", behavior=candidate.behavior))
+    return lib.concatenate(parts, axis=1)
+
+
+def _order(leptons: Any, lib: Any) -> Any:
+    """The three highest-pT leptons, reordered taus, muons, electrons (each by pT)."""
+    top = leptons[lib.argsort(leptons.pt, ascending=False)][:, :3]
+    rank = (top.flavour == FLAVOUR_CODES["mu"]) * 1 + (top.flavour == FLAVOUR_CODES["e"]) * 2
+    return top[lib.argsort(rank, stable=True)]
+
+
+def trigger_groups(events: Any, cfg: AnalysisConfig, layout: NanoLayout, like: Any) -> dict:
+    """Whether each trigger group of the era fired (OR of its HLT paths).
+
+    Paths absent from the file count as not fired, with one warning per chunk listing them.
+    ``like`` is any per-event array giving the shape of an all-False mask.
+    """
+    lib = array_module(like)
+    none = lib.zeros_like(like, dtype=bool)
+    missing: list[str] = []
+    out = {}
+    for group, paths in cfg.era_config.triggers.items():
+        fired = none
+        for path in paths:
+            if path in layout.hlt_paths:
+                fired = fired | events.HLT[path]
+            else:
+                missing.append(f"HLT_{path}")
+        out[group] = fired
+    if missing:
+        source = (getattr(events, "metadata", None) or {}).get("filename", "input file")
+        warnings.warn(
+            f"{source}: trigger branch(es) {', '.join(missing)} absent; treated as not fired",
+            stacklevel=3,
+        )
+    return out
+
+
+def select(
+    events: Any,
+    cfg: AnalysisConfig,
+    objs: Objects | None = None,
+    layout: NanoLayout | None = None,
+) -> Selection:
+    """Select objects, assign the channel and evaluate every selection step and region.
+
+    ``objs`` are *raw* objects from :func:`~hnl_coffea.objects.load_objects` (possibly
+    shifted by a systematic variation); by default they are loaded from ``events``.
+    """
+    layout = layout or detect_layout(events, cfg.objects.tau.deeptau_version)
+    objs = objs if objs is not None else load_objects(events, cfg, layout)
+    good = select_objects(objs, cfg, layout)
+    lib = array_module(good.muons)
+
+    candidates = _lepton_records(good, lib)
+    n_cand = lib.num(candidates, axis=1)
+    leptons = _order(candidates, lib)
+    counts = {
+        name: lib.sum(leptons.flavour == code, axis=1) for name, code in FLAVOUR_CODES.items()
+    }
+    channel = lib.full_like(n_cand, -1, dtype=np.int8)
+    for index, ch in enumerate(cfg.channels):
+        match = (counts["tau"] == ch.n_tau) & (counts["mu"] == ch.n_mu) & (counts["e"] == ch.n_e)
+        channel = lib.where(match, np.int8(index), channel)
+    channel = lib.values_astype(channel, np.int8)
+
+    pairs = lib.combinations(leptons, 2, fields=("a", "b"))
+    n_bjets = lib.sum(good.jets.btag, axis=1)
+    groups = trigger_groups(events, cfg, layout, n_cand)
+    trigger = lib.zeros_like(n_cand, dtype=bool)
+    for index, ch in enumerate(cfg.channels):
+        fired = lib.zeros_like(n_cand, dtype=bool)
+        for group in ch.triggers:
+            fired = fired | groups[group]
+        trigger = trigger | ((channel == index) & fired)
+
+    extra_veto = n_cand <= 3 if cfg.objects.veto_extra_leptons else n_cand >= 0
+    masks = {
+        "three_leptons": n_cand >= 3,
+        "extra_lepton_veto": extra_veto,
+        "has_tau": counts["tau"] >= 1,
+        "channel": channel >= 0,
+        "charge": abs(lib.sum(leptons.charge, axis=1)) == 1,
+        "lepton_dr": lib.all(pairs.a.delta_r(pairs.b) > cfg.objects.lepton_separation_dr, axis=1),
+        "trigger": trigger,
+        "bjet_veto": n_bjets == 0,
+    }
+    steps = PackedSelection()
+    for name in STEPS:
+        steps.add(name, masks[name])
+    selected = steps.all(*SR_STEPS)
+
+    ossf = (
+        (pairs.a.flavour == pairs.b.flavour)
+        & (pairs.a.flavour != FLAVOUR_CODES["tau"])
+        & (pairs.a.charge != pairs.b.charge)
+    )
+    dm_z = abs((pairs.a + pairs.b).mass - Z_MASS)
+    regions = {}
+    for region in cfg.regions:
+        mask = selected
+        if region.bjet_veto == "apply":
+            mask = mask & masks["bjet_veto"]
+        elif region.bjet_veto == "invert":
+            mask = mask & ~masks["bjet_veto"]
+        if region.z_window_gev is not None:
+            mask = mask & lib.any(ossf & (dm_z < region.z_window_gev), axis=1)
+        if region.z_veto_gev is not None:
+            mask = mask & ~lib.any(ossf & (dm_z < region.z_veto_gev), axis=1)
+        regions[region.name] = mask
+
+    return Selection(
+        channel=channel,
+        leptons=leptons,
+        met=good.met,
+        jets=good.jets,
+        n_bjets=n_bjets,
+        steps=steps,
+        regions=regions,
+        selected=selected,
+        channel_names=cfg.channel_names,
+        triggers=groups,
+    )

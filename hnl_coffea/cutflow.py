@@ -1,0 +1,64 @@
+"""Weighted and unweighted cutflows of a :class:`~hnl_coffea.channels.Selection`.
+
+:func:`cutflow` returns nested plain dicts, ``{"all" | channel: {step: {"events", "sumw",
+"sumw2"}}}``, which coffea's ``processor.accumulate`` adds key by key across chunks (and
+``dict.update`` nests under a dataset name). Steps are cumulative: each row counts events
+passing that step and every step before it; the first row, ``total``, counts all events
+(``all``) or all events whose three leptons form the channel (per channel).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .channels import STEPS
+from .objects import array_module
+
+__all__ = ["cutflow", "format_cutflow"]
+
+
+def _row(mask: Any, weights: Any, lib: Any) -> dict[str, Any]:
+    w = weights[mask]
+    return {"events": lib.sum(mask), "sumw": lib.sum(w), "sumw2": lib.sum(w * w)}
+
+
+def cutflow(
+    selection: Any, weights: Any = None, steps: tuple[str, ...] = STEPS
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Cumulative event counts and sums of weights per step, for all events and per channel.
+
+    ``weights``: one weight per event (default 1). With dask-awkward inputs the numbers are
+    lazy scalars, computed together with the rest of the task graph.
+    """
+    lib = array_module(selection.channel)
+    if weights is None:
+        weights = lib.ones_like(selection.channel, dtype=np.float64)
+    groups = {"all": selection.channel > -2}
+    for index, name in enumerate(selection.channel_names):
+        groups[name] = selection.channel == index
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for group, base in groups.items():
+        rows = {"total": _row(base, weights, lib)}
+        for k in range(len(steps)):
+            rows[steps[k]] = _row(base & selection.steps.all(*steps[: k + 1]), weights, lib)
+        out[group] = rows
+    return out
+
+
+def format_cutflow(flow: dict[str, dict[str, dict[str, Any]]], weighted: bool = True) -> str:
+    """A plain-text table: one row per step, one column per channel (events and Σw)."""
+    groups = list(flow)
+    steps = list(flow[groups[0]])
+    width = max(12, *(len(g) + 2 for g in groups))
+    head = f"{'step':<18}" + "".join(f"{g:>{width}}" for g in groups)
+    lines = [head, "-" * len(head)]
+    for step in steps:
+        cells = []
+        for g in groups:
+            row = flow[g][step]
+            value = float(row["sumw"]) if weighted else int(row["events"])
+            cells.append(f"{value:>{width}.4g}" if weighted else f"{value:>{width}d}")
+        lines.append(f"{step:<18}" + "".join(cells))
+    return "\n".join(lines)

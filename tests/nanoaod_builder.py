@@ -1,0 +1,205 @@
+"""Write tiny NanoAOD-layout ROOT files from explicit per-event Python lists, for tests.
+
+An event is a dict::
+
+    {"Muon": [{"pt": 30, "eta": 0.1, "phi": 1.0, "charge": -1}, ...],
+     "Electron": [...], "Tau": [...], "Jet": [...],
+     "MET": {"pt": 40.0, "phi": 0.3}, "HLT": {"IsoMu24": True}}
+
+Objects get defaults that pass the default selection, so hand cases list kinematics only.
+Tau DeepTau discriminants are given as working-point integers (``vsjet``/``vse`` 0..8,
+``vsmu`` 0..4) and written as v2p5 integers (``layout="modern"``) or v2p1 cumulative bit
+masks (``layout="legacy"``); electron IDs use the modern names and are renamed for legacy.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+import uproot
+
+HLT_PATHS = ("IsoMu24", "Ele32_WPTight_Gsf", "DoubleMediumChargedIsoPFTauHPS35_Trk1_eta2p1_Reg")
+
+_I32, _F32, _U8, _B = np.int32, np.float32, np.uint8, np.bool_
+_BASE = {"pt": (30.0, _F32), "eta": (0.0, _F32), "phi": (0.0, _F32), "charge": (1, _I32)}
+DEFAULTS: dict[str, dict[str, tuple[Any, Any]]] = {
+    "Muon": {
+        **_BASE, "mass": (0.10566, _F32), "pdgId": (-13, _I32), "looseId": (True, _B),
+        "mediumId": (True, _B), "tightId": (True, _B), "pfRelIso04_all": (0.01, _F32),
+        "dxy": (0.001, _F32), "dz": (0.01, _F32), "jetIdx": (-1, _I32),
+        "genPartFlav": (1, _U8),
+    },
+    "Electron": {
+        **_BASE, "mass": (0.000511, _F32), "pdgId": (-11, _I32), "mvaIso_WP90": (True, _B),
+        "mvaIso_WP80": (True, _B), "mvaNoIso_WP90": (True, _B),
+        "pfRelIso03_all": (0.01, _F32), "dxy": (0.001, _F32), "dz": (0.01, _F32),
+        "convVeto": (True, _B), "lostHits": (0, _U8), "deltaEtaSC": (0.0, _F32),
+        "jetIdx": (-1, _I32), "genPartFlav": (1, _U8),
+    },
+    "Tau": {
+        **_BASE, "mass": (1.2, _F32), "decayMode": (0, _I32), "dz": (0.01, _F32),
+        "dxy": (0.001, _F32), "jetIdx": (-1, _I32), "genPartFlav": (5, _U8),
+        "vsjet": (8, _U8), "vse": (8, _U8), "vsmu": (4, _U8), "idDecayModeNewDMs": (True, _B),
+    },
+    "Jet": {
+        **{k: v for k, v in _BASE.items() if k != "charge"}, "mass": (5.0, _F32),
+        "jetId": (6, _I32), "btagDeepFlavB": (0.01, _F32), "hadronFlavour": (0, _I32),
+    },
+}  # fmt: skip
+_MC_ONLY = {"genPartFlav", "hadronFlavour"}
+_LEGACY_ELE = {
+    "mvaIso_WP90": "mvaFall17V2Iso_WP90",
+    "mvaIso_WP80": "mvaFall17V2Iso_WP80",
+    "mvaNoIso_WP90": "mvaFall17V2noIso_WP90",
+}
+
+
+def _tau_branch(key: str, layout: str) -> str:
+    version = "2018v2p5" if layout == "modern" else "2017v2p1"
+    return f"idDeepTau{version}{ {'vsjet': 'VSjet', 'vse': 'VSe', 'vsmu': 'VSmu'}[key] }"
+
+
+def _encode_wp(value: int, layout: str) -> int:
+    """A working-point integer (passes WPs 0..value-1) in the layout's encoding."""
+    return int(value) if layout == "modern" else (1 << int(value)) - 1
+
+
+def _columns(events: list[dict], name: str, layout: str, is_mc: bool) -> dict[str, ak.Array]:
+    cols: dict[str, ak.Array] = {}
+    for field, (default, dtype) in DEFAULTS[name].items():
+        if field in _MC_ONLY and not is_mc:
+            continue
+        values = [[obj.get(field, default) for obj in ev.get(name, [])] for ev in events]
+        out = field
+        if name == "Tau" and field in ("vsjet", "vse", "vsmu"):
+            values = [[_encode_wp(v, layout) for v in row] for row in values]
+            out = _tau_branch(field, layout)
+        elif name == "Electron" and layout == "legacy" and field in _LEGACY_ELE:
+            out = _LEGACY_ELE[field]
+        content = np.asarray([v for row in values for v in row], dtype=dtype)
+        counts = np.asarray([len(row) for row in values], dtype=np.int64)
+        cols[out] = ak.unflatten(content, counts)
+    return cols
+
+
+def write_nanoaod(
+    path: str | Path,
+    events: list[dict],
+    layout: str = "modern",
+    is_mc: bool = True,
+    drop: tuple[str, ...] = (),
+    hlt_paths: tuple[str, ...] = HLT_PATHS,
+) -> Path:
+    """Write ``events`` as a NanoAOD ``Events`` tree; ``drop`` lists branch names to omit."""
+    n = len(events)
+    tree: dict[str, Any] = {
+        "run": np.ones(n, np.uint32),
+        "luminosityBlock": np.ones(n, np.uint32),
+        "event": np.arange(n, dtype=np.uint64),
+        "PV_npvsGood": np.full(n, 30, np.int32),
+        "fixedGridRhoFastjetAll": np.full(n, 20.0, np.float32),
+    }
+    if is_mc:
+        tree["genWeight"] = np.ones(n, np.float32)
+        tree["Pileup_nTrueInt"] = np.full(n, 30.0, np.float32)
+    for name in ("Muon", "Electron", "Tau", "Jet"):
+        cols = {k: v for k, v in _columns(events, name, layout, is_mc).items()}
+        cols = {k: v for k, v in cols.items() if f"{name}_{k}" not in drop}
+        tree[name] = ak.zip(cols)
+    met = "PFMET" if layout == "modern" else "MET"
+    for field, default in (
+        ("pt", 30.0), ("phi", 0.0), ("sumEt", 500.0), ("MetUnclustEnUpDeltaX", 1.0),
+        ("MetUnclustEnUpDeltaY", -1.0),
+    ):  # fmt: skip
+        tree[f"{met}_{field}"] = np.asarray(
+            [ev.get("MET", {}).get(field, default) for ev in events], np.float32
+        )
+    for p in hlt_paths:
+        tree[f"HLT_{p}"] = np.asarray([bool(ev.get("HLT", {}).get(p, True)) for ev in events])
+    tree = {k: v for k, v in tree.items() if k not in drop}
+    path = Path(path)
+    with uproot.recreate(path) as f:
+        f.mktree(
+            "Events", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in tree.items()}
+        )
+        f["Events"].extend(tree)
+    return path
+
+
+def open_events(path: str | Path, mode: str = "virtual") -> Any:
+    """Open a file written by :func:`write_nanoaod` as coffea NanoEvents."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    return NanoEventsFactory.from_root(
+        {str(path): "Events"}, schemaclass=NanoAODSchema, mode=mode
+    ).events()
+
+
+def random_events(n: int, seed: int = 1) -> list[dict]:
+    """``n`` random events with 0-5 leptons of each flavour, near-threshold kinematics, IDs,
+    isolation and occasional overlaps, so that every selection step both passes and fails."""
+    rng = random.Random(seed)
+
+    def count() -> int:
+        return rng.choices(range(6), weights=(20, 30, 25, 12, 8, 5))[0]
+
+    def kin(pt_scale: float) -> dict:
+        return {
+            "pt": 5.0 + rng.expovariate(1.0 / pt_scale),
+            "eta": rng.uniform(-2.7, 2.7),
+            "phi": rng.uniform(-math.pi, math.pi),
+            "charge": rng.choice((-1, 1)),
+        }
+
+    events = []
+    for _ in range(n):
+        muons = [
+            {**kin(30), "mediumId": rng.random() < 0.92, "pfRelIso04_all": rng.expovariate(25.0),
+             "dxy": rng.gauss(0, 0.015), "dz": rng.gauss(0, 0.06), "genPartFlav": rng.choice((0, 1, 15))}
+            for _ in range(count())
+        ]  # fmt: skip
+        electrons = [
+            {**kin(30), "mvaIso_WP90": rng.random() < 0.92, "pfRelIso03_all": rng.expovariate(25.0),
+             "dxy": rng.gauss(0, 0.015), "dz": rng.gauss(0, 0.06), "convVeto": rng.random() < 0.95,
+             "lostHits": rng.choice((0, 0, 0, 1, 2)), "genPartFlav": rng.choice((0, 1, 22))}
+            for _ in range(count())
+        ]  # fmt: skip
+        taus = []
+        for _ in range(count()):
+            tau = {
+                **kin(45), "mass": rng.uniform(0.14, 1.8), "dz": rng.gauss(0, 0.06),
+                "decayMode": rng.choice((0, 0, 0, 1, 1, 1, 2, 10, 10, 11, 5)),
+                "vsjet": rng.choice((0, 2, 4, 5, 5, 6, 7, 8, 8, 8)),
+                "vse": rng.choice((0, 1, 2, 3, 8, 8, 8, 8, 8, 8)), "vsmu": rng.choice((0, 3, 4, 4, 4, 4)),
+                "genPartFlav": rng.choice((0, 1, 2, 5)),
+            }  # fmt: skip
+            light = muons + electrons
+            if light and rng.random() < 0.15:  # overlapping with a light lepton
+                src = rng.choice(light)
+                tau["eta"], tau["phi"] = src["eta"] + rng.gauss(0, 0.3), src["phi"]
+            taus.append(tau)
+        jets = []
+        for _ in range(rng.randint(0, 4)):
+            jet = {**kin(40), "jetId": rng.choice((0, 2, 6, 6)), "btagDeepFlavB": rng.random() ** 3}
+            if (muons or taus) and rng.random() < 0.2:
+                src = rng.choice(muons + taus)
+                jet["eta"], jet["phi"] = src["eta"], src["phi"] + rng.gauss(0, 0.3)
+            jets.append(jet)
+        for coll in (muons, electrons, taus, jets):
+            coll.sort(key=lambda o: -o["pt"])
+        events.append(
+            {
+                "Muon": muons,
+                "Electron": electrons,
+                "Tau": taus,
+                "Jet": jets,
+                "MET": {"pt": rng.expovariate(1 / 40), "phi": rng.uniform(-math.pi, math.pi)},
+                "HLT": {p: rng.random() < 0.8 for p in HLT_PATHS},
+            }
+        )
+    return events

@@ -1,0 +1,233 @@
+"""Lazy, picklable access to correctionlib files.
+
+:class:`CorrectionProvider` holds only the configuration; the ``CorrectionSet`` objects are
+built on first use in each worker process (and cached per process by file path and
+modification time), so a provider can travel inside a processor or a task graph.
+
+Out-of-domain inputs (a real-valued input outside the edges of a binning whose ``flow`` is
+``"error"``) follow ``corrections.out_of_domain``:
+
+* ``clamp`` (default): the value is moved to the nearest edge inside the domain, a
+  :class:`CorrectionDomainWarning` says how many values of which input were clamped, and
+  :attr:`CorrectionProvider.clamped` counts them per ``(correction, input)``;
+* ``error``: a :class:`CorrectionError` names the file, correction, input and value.
+
+Binnings whose ``flow`` is ``"clamp"`` or a default value decide for themselves (as the
+file's authors intended) and never warn.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import re
+import warnings
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import correctionlib
+import numpy as np
+
+from ..config import AnalysisConfig
+from ..paths import data_path
+
+__all__ = ["CorrectionError", "CorrectionDomainWarning", "CorrectionProvider", "binned_domains"]
+
+FILE_KINDS = ("tau", "muon", "electron", "pileup", "btag", "trigger")
+
+
+class CorrectionError(ValueError):
+    """A correction file, correction name or input problem, in one line."""
+
+
+class CorrectionDomainWarning(UserWarning):
+    """Inputs were clamped into a correction's domain (see ``corrections.out_of_domain``)."""
+
+
+Domain = dict[str, tuple[float, float]]
+
+
+def _edges(edges: Any) -> list[float]:
+    if isinstance(edges, Mapping):  # UniformBinning
+        return [float(edges["low"]), float(edges["high"])]
+    return [float(e) for e in edges]
+
+
+def binned_domains(node: Any, out: Domain | None = None, transformed: frozenset = frozenset()):
+    """``{input: (low, high)}`` over all ``flow="error"`` binnings below a correction node."""
+    out = {} if out is None else out
+    if not isinstance(node, Mapping):
+        return out
+    kind = node.get("nodetype")
+
+    def merge(name: str, edges: list[float]) -> None:
+        if name in transformed:
+            return
+        lo, hi = out.get(name, (np.inf, -np.inf))
+        out[name] = (min(lo, edges[0]), max(hi, edges[-1]))
+
+    if kind == "binning":
+        if node.get("flow") == "error":
+            merge(node["input"], _edges(node["edges"]))
+        for child in node["content"]:
+            binned_domains(child, out, transformed)
+    elif kind == "multibinning":
+        if node.get("flow") == "error":
+            for name, edges in zip(node["inputs"], node["edges"]):
+                merge(name, _edges(edges))
+        for child in node["content"]:
+            binned_domains(child, out, transformed)
+    elif kind == "category":
+        for item in node["content"]:
+            binned_domains(item["value"], out, transformed)
+        binned_domains(node.get("default"), out, transformed)
+    elif kind == "transform":
+        binned_domains(node["content"], out, transformed | {node["input"]})
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _load(path: str, mtime_ns: int) -> tuple[Any, dict[str, Domain]]:
+    """The evaluator and binned domains of one file (cached per process)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt") as f:
+            raw = json.load(f)
+        cset = correctionlib.CorrectionSet.from_string(json.dumps(raw))
+    except (OSError, ValueError, RuntimeError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CorrectionError(f"correction file {path}: cannot be read ({msg})") from None
+    domains = {c["name"]: binned_domains(c["data"]) for c in raw.get("corrections", [])}
+    return cset, domains
+
+
+class CorrectionProvider:
+    """Correction files of one configuration, loaded lazily once per process."""
+
+    def __init__(self, cfg: AnalysisConfig) -> None:
+        self.cfg = cfg
+        self.clamped: Counter[tuple[str, str]] = Counter()
+        self._sets: dict[str, tuple[Any, dict[str, Domain]]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cfg": self.cfg, "clamped": Counter()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.cfg = state["cfg"]
+        self.clamped = state["clamped"]
+        self._sets = {}
+
+    # ------------------------------------------------------------------ files
+    def enabled(self, kind: str) -> bool:
+        """Whether ``corrections.<kind>`` names a file (``null`` switches it off)."""
+        return getattr(self.cfg.corrections, kind) is not None
+
+    def path(self, kind: str) -> Path:
+        """The resolved path of the file ``corrections.<kind>``."""
+        if kind not in FILE_KINDS:
+            raise CorrectionError(
+                f"unknown correction file {kind!r}; allowed: {', '.join(FILE_KINDS)}"
+            )
+        value = getattr(self.cfg.corrections, kind)
+        if value is None:
+            raise CorrectionError(
+                f"corrections.{kind} is not set (null) but its corrections are needed"
+            )
+        return data_path(value)
+
+    def _file(self, kind: str) -> tuple[Any, dict[str, Domain]]:
+        if kind not in self._sets:
+            path = self.path(kind)
+            if not path.is_file():
+                raise CorrectionError(f"correction file for corrections.{kind} not found: {path}")
+            self._sets[kind] = _load(str(path), path.stat().st_mtime_ns)
+        return self._sets[kind]
+
+    def correction(self, kind: str, name: str) -> Any:
+        """The ``correctionlib`` correction ``name`` from file ``kind``."""
+        cset, _ = self._file(kind)
+        available = list(cset)
+        if name not in available:
+            raise CorrectionError(
+                f"correction {name!r} not found in {self.path(kind)}; "
+                f"available: {', '.join(sorted(available))}"
+            )
+        return cset[name]
+
+    def input_names(self, kind: str, name: str) -> list[str]:
+        """The declared input names of a correction, in order."""
+        return [v.name for v in self.correction(kind, name).inputs]
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate_named(self, kind: str, name: str, values: Mapping[str, Any]) -> Any:
+        """Evaluate with inputs picked by the correction's declared input names."""
+        inputs = []
+        for inp in self.input_names(kind, name):
+            if inp not in values:
+                raise CorrectionError(
+                    f"correction {name!r} ({self.path(kind)}) needs input {inp!r}, "
+                    f"not provided (have: {', '.join(values)})"
+                )
+            inputs.append(values[inp])
+        return self.evaluate(kind, name, *inputs)
+
+    def evaluate(self, kind: str, name: str, *inputs: Any) -> Any:
+        """Evaluate correction ``name`` of file ``kind``; arrays may be numpy or awkward
+        (jagged awkward inputs of equal structure give a jagged result)."""
+        corr = self.correction(kind, name)
+        declared = corr.inputs
+        if len(inputs) != len(declared):
+            raise CorrectionError(
+                f"correction {name!r} ({self.path(kind)}) takes {len(declared)} inputs "
+                f"({', '.join(v.name for v in declared)}), got {len(inputs)}"
+            )
+        counts = None
+        args = []
+        for var, value in zip(declared, inputs):
+            if isinstance(value, ak.Array) and value.ndim > 1:
+                counts = ak.num(value, axis=1)
+                value = ak.flatten(value, axis=1)
+            if var.type != "string":
+                value = np.asarray(value, dtype=np.float64 if var.type == "real" else np.int64)
+                if var.type == "real":
+                    value = self._domain(kind, name, var.name, value)
+            args.append(value)
+        try:
+            out = corr.evaluate(*args)
+        except (RuntimeError, IndexError, ValueError) as err:
+            raise CorrectionError(self._describe(kind, name, err, args)) from None
+        return ak.unflatten(out, counts) if counts is not None else out
+
+    def _domain(self, kind: str, name: str, inp: str, value: np.ndarray) -> np.ndarray:
+        lo, hi = self._file(kind)[1].get(name, {}).get(inp, (-np.inf, np.inf))
+        outside = (value < lo) | (value >= hi)
+        n = int(np.count_nonzero(outside))
+        if n == 0:
+            return value
+        example = float(np.atleast_1d(value)[np.atleast_1d(outside)][0])
+        where = f"correction {name!r} ({self.path(kind)})"
+        if self.cfg.corrections.out_of_domain == "error":
+            raise CorrectionError(
+                f"{where}: input {inp!r} has {n} value(s) outside its domain [{lo:g}, {hi:g}) "
+                f"(e.g. {example:g}); set corrections.out_of_domain=clamp to clamp them"
+            )
+        self.clamped[(name, inp)] += n
+        warnings.warn(
+            f"{where}: clamped {n} value(s) of input {inp!r} into its domain [{lo:g}, {hi:g}) "
+            f"(e.g. {example:g})",
+            CorrectionDomainWarning,
+            stacklevel=3,
+        )
+        return np.clip(value, lo, np.nextafter(hi, -np.inf))
+
+    def _describe(self, kind: str, name: str, err: Exception, args: list) -> str:
+        names = self.input_names(kind, name)
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        m = re.search(r"argument (\d+)", msg)
+        if m and int(m.group(1)) < len(names):
+            msg += f" (input {names[int(m.group(1))]!r})"
+        return f"correction {name!r} ({self.path(kind)}): {msg}"

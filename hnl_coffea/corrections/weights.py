@@ -1,0 +1,216 @@
+"""Per-event weights of simulated events: generator weight × scale factors, with Up/Down
+variations named for combine (``tauIDUp``, ``tauIDDown``, ...).
+
+The scale factors are data (:data:`SCALE_FACTORS`): each names the correction it is read
+from (see :mod:`.names`), the lepton flavour it applies to, and the correction input that
+carries the variation. Lepton scale factors multiply over all leptons of that flavour in
+the event; the trigger scale factor applies to the trigger leg, the leading light lepton
+(μ or e) of the event. Setting ``corrections.<file>: null`` switches off every scale factor
+read from that file (and its variations).
+
+Leptons are an awkward array ``events × leptons`` with fields ``pt``, ``eta``, ``flavour``
+(``"tau"``/``"mu"``/``"e"`` or a pdgId; a ``pdgId`` field works too), and for MC
+``genPartFlav`` (τh gen match) and, for taus, ``decayMode``. Electrons may carry
+``deltaEtaSC`` (the supercluster η, ``eta + deltaEtaSC``, is then used).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import awkward as ak
+import numpy as np
+from coffea.analysis_tools import Weights
+
+from ..config import AnalysisConfig
+from .evaluators import CorrectionError, CorrectionProvider
+from .names import CORRECTION_KEYS, correction_constants, correction_name
+
+__all__ = ["SCALE_FACTORS", "ScaleFactor", "event_weights", "scale_factors", "weight_variations"]
+
+PDG_ID = {"tau": 15, "mu": 13, "e": 11}
+
+
+@dataclass(frozen=True)
+class ScaleFactor:
+    """One source of per-event weight and its Up/Down variation."""
+
+    name: str  # combine name stem: variations are f"{name}Up" / f"{name}Down"
+    key: str  # correction key (see hnl_coffea.corrections.names)
+    flavour: Literal["tau", "mu", "e"] | None  # None: a per-event quantity (pile-up)
+    variation_input: str  # the correction input selecting nominal / up / down
+    variation_values: tuple[str, str, str]  # its values for nominal, up, down
+    leg: Literal["all", "trigger"] = "all"
+
+    @property
+    def file(self) -> str:
+        return CORRECTION_KEYS[self.key]
+
+
+_TAU = ("nom", "up", "down")
+_MUO = ("nominal", "systup", "systdown")
+_EGM = ("sf", "sfup", "sfdown")
+
+#: Every scale factor applied to simulated events (several entries may share a name: their
+#: product then forms one weight with one variation, e.g. the μ or e trigger leg).
+SCALE_FACTORS: tuple[ScaleFactor, ...] = (
+    ScaleFactor("pileup", "pileup", None, "weights", ("nominal", "up", "down")),
+    ScaleFactor("tauID", "tau_vsjet", "tau", "syst", _TAU),
+    ScaleFactor("tauIDvsE", "tau_vse", "tau", "syst", _TAU),
+    ScaleFactor("tauIDvsMu", "tau_vsmu", "tau", "syst", _TAU),
+    ScaleFactor("muonID", "muon_id", "mu", "scale_factors", _MUO),
+    ScaleFactor("muonIso", "muon_iso", "mu", "scale_factors", _MUO),
+    ScaleFactor("eleID", "electron_id", "e", "ValType", _EGM),
+    ScaleFactor("trigger", "trigger_mu", "mu", "scale_factors", _MUO, leg="trigger"),
+    ScaleFactor("trigger", "trigger_e", "e", "ValType", _EGM, leg="trigger"),
+)
+
+
+def _active(cfg: AnalysisConfig) -> list[ScaleFactor]:
+    return [sf for sf in SCALE_FACTORS if getattr(cfg.corrections, sf.file) is not None]
+
+
+def weight_variations(cfg: AnalysisConfig, *, is_data: bool = False) -> list[str]:
+    """Names of the weight variations (``<name>Up``, ``<name>Down``) for histogram filling."""
+    if is_data or not cfg.corrections.systematics:
+        return []
+    names = dict.fromkeys(sf.name for sf in _active(cfg))
+    return [f"{n}{d}" for n in names for d in ("Up", "Down")]
+
+
+# ---------------------------------------------------------------- lepton helpers
+def _is_string(array: ak.Array) -> bool:
+    return "string" in str(ak.type(array))
+
+
+def flavour_mask(leptons: ak.Array, flavour: str) -> ak.Array:
+    """Boolean ``events × leptons`` mask of leptons with ``flavour`` ("tau", "mu", "e")."""
+    if "flavour" in leptons.fields:
+        field = leptons.flavour
+        if _is_string(field):
+            return field == flavour
+    elif "pdgId" in leptons.fields:
+        field = leptons.pdgId
+    else:
+        raise CorrectionError("leptons need a 'flavour' ('tau'/'mu'/'e' or pdgId) or 'pdgId' field")
+    return abs(field) == PDG_ID[flavour]
+
+
+def trigger_leg(leptons: ak.Array) -> ak.Array:
+    """Mask of the leading light lepton (μ or e) of each event."""
+    light = flavour_mask(leptons, "mu") | flavour_mask(leptons, "e")
+    pt = ak.where(light, leptons.pt, -np.inf)
+    best = ak.fill_none(ak.argmax(pt, axis=1), -1)
+    return light & (ak.local_index(pt, axis=1) == best)
+
+
+def _lepton_inputs(flat: ak.Array, flavour: str) -> dict[str, Any]:
+    eta = np.asarray(flat.eta, dtype=np.float64)
+    if flavour == "e" and "deltaEtaSC" in flat.fields:
+        eta = eta + np.asarray(flat.deltaEtaSC, dtype=np.float64)
+    values: dict[str, Any] = {"pt": np.asarray(flat.pt, dtype=np.float64), "eta": eta}
+    values["abseta"] = np.abs(eta)
+    if "decayMode" in flat.fields:
+        values["dm"] = np.asarray(ak.fill_none(flat.decayMode, -1), dtype=np.int64)
+    if "genPartFlav" in flat.fields:
+        values["genmatch"] = np.asarray(ak.fill_none(flat.genPartFlav, 0), dtype=np.int64)
+    return values
+
+
+def _event_field(events_info: ak.Array, name: str) -> np.ndarray:
+    """``Pileup_nTrueInt`` as a flat field or as ``events.Pileup.nTrueInt``."""
+    if name in events_info.fields:
+        return np.asarray(events_info[name], dtype=np.float64)
+    head, _, tail = name.partition("_")
+    if head in events_info.fields and tail in events_info[head].fields:
+        return np.asarray(events_info[head][tail], dtype=np.float64)
+    raise CorrectionError(f"event record has no field {name!r} (needed for the event weight)")
+
+
+def _evaluate_sf(
+    sf: ScaleFactor, leptons: ak.Array, events_info: ak.Array, cfg, provider, variations
+) -> list[np.ndarray]:
+    """Per-event factors, one per requested variation value."""
+    name = correction_name(cfg, sf.key)
+    const = correction_constants(cfg, sf.key)
+    if sf.flavour is None:
+        values = {"NumTrueInteractions": _event_field(events_info, "Pileup_nTrueInt"), **const}
+        return [
+            np.asarray(
+                provider.evaluate_named(sf.file, name, {**values, sf.variation_input: v}),
+                dtype=np.float64,
+            )
+            for v in variations
+        ]
+    mask = flavour_mask(leptons, sf.flavour)
+    if sf.leg == "trigger":
+        mask = mask & trigger_leg(leptons)
+    counts = ak.num(leptons, axis=1)
+    flat_mask = np.asarray(ak.flatten(mask, axis=1), dtype=bool)
+    chosen = ak.flatten(leptons, axis=1)[flat_mask]
+    values = {**_lepton_inputs(chosen, sf.flavour), **const}
+    out = []
+    for v in variations:
+        per_lepton = np.ones(len(flat_mask))
+        if len(chosen):
+            per_lepton[flat_mask] = provider.evaluate_named(
+                sf.file, name, {**values, sf.variation_input: v}
+            )
+        out.append(np.asarray(ak.prod(ak.unflatten(per_lepton, counts), axis=1)))
+    return out
+
+
+def scale_factors(
+    leptons: ak.Array,
+    events_info: ak.Array,
+    cfg: AnalysisConfig,
+    provider: CorrectionProvider,
+    *,
+    variations: bool = True,
+) -> dict[str, tuple[np.ndarray, ...]]:
+    """``{name: (nominal, up, down)}`` per-event factors (``(nominal,)`` without variations)."""
+    out: dict[str, list[np.ndarray]] = {}
+    for sf in _active(cfg):
+        values = sf.variation_values if variations else sf.variation_values[:1]
+        factors = _evaluate_sf(sf, leptons, events_info, cfg, provider, values)
+        if sf.name in out:
+            out[sf.name] = [a * b for a, b in zip(out[sf.name], factors)]
+        else:
+            out[sf.name] = factors
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def event_weights(
+    leptons: ak.Array,
+    events_info: ak.Array,
+    cfg: AnalysisConfig,
+    provider: CorrectionProvider,
+    *,
+    is_data: bool,
+    systematics: bool = True,
+) -> Weights:
+    """A coffea ``Weights`` with ``genWeight`` × every scale factor for simulated events
+    (variations ``<name>Up``/``<name>Down`` when systematics are on); weight 1 for data.
+
+    The sample normalisation σ × L / Σ genWeight is applied later, at postprocessing
+    (:func:`hnl_coffea.corrections.mc_scale`).
+    """
+    n = len(events_info)
+    weights = Weights(n, storeIndividual=True)
+    if is_data:
+        return weights
+    if len(leptons) != n:
+        raise CorrectionError(
+            f"leptons ({len(leptons)} events) and event record ({n}) differ in length"
+        )
+    weights.add("genWeight", _event_field(events_info, "genWeight"))
+    with_syst = systematics and cfg.corrections.systematics
+    for name, factors in scale_factors(
+        leptons, events_info, cfg, provider, variations=with_syst
+    ).items():
+        if with_syst:
+            weights.add(name, factors[0], weightUp=factors[1], weightDown=factors[2])
+        else:
+            weights.add(name, factors[0])
+    return weights

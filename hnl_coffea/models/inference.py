@@ -190,8 +190,8 @@ class ModelRunner(nonserializable_attribute):
         if not masses:
             raise ValueError("no mass hypotheses given and none stored in the model sidecar")
         x = self._features(features)
-        ch = _as_numpy(channel, "channel").astype(np.int64, copy=False).reshape(-1)
-        q = _as_numpy(charges, "charges").astype(np.float32, copy=False)
+        ch = np.array(_as_numpy(channel, "channel"), dtype=np.int64).reshape(-1)
+        q = np.array(_as_numpy(charges, "charges"), dtype=np.float32)
         n_ch = self.sidecar.architecture_kwargs.get("n_channels", len(self.sidecar.channels))
         if len(ch) != len(x) or q.shape != (len(x), self.sidecar.n_charges):
             raise ValueError(
@@ -204,7 +204,7 @@ class ModelRunner(nonserializable_attribute):
         return (
             x,
             torch.from_numpy(ch).to(dev),
-            torch.from_numpy(np.ascontiguousarray(q)).to(dev),
+            torch.from_numpy(q).to(dev),
             torch.tensor(masses, dtype=torch.float32, device=dev),
         )
 

@@ -216,6 +216,7 @@ def test_transfer_and_regression_runners(tmp_path):
 def test_dask_awkward_graph_matches_eager(parametric):
     dak = pytest.importorskip("dask_awkward")
     import dask
+
     from hnl_coffea.models.awkward_wrapper import ScoreWrapper
 
     _, path, _ = parametric

@@ -1,0 +1,165 @@
+"""From the processor output to normalised histograms per physics process.
+
+The processor fills simulation with the raw per-event weight. Here every simulated dataset is
+scaled by ``xsec [pb] × 1000 × L [fb⁻¹] / Σw`` (``Σw``: sum of generator weights before any
+cut, from the output's ``"sumw"``, else the dataset metadata; ``L``: the luminosity of the
+dataset's era in the configuration). Values are multiplied by the scale and variances by its
+square. Datasets are then summed into
+
+* backgrounds: one histogram per ``process`` metadata value,
+* signals: one histogram per generated HNL mass ``m_hnl`` (``is_signal`` datasets),
+* data: the sum of all ``is_data`` datasets (weight 1, never scaled),
+
+each without the ``dataset`` axis.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import hist
+
+from ..config import AnalysisConfig
+
+__all__ = [
+    "OutputError",
+    "ProcessHists",
+    "dataset_scale",
+    "dataset_scales",
+    "group_processes",
+    "luminosity_fb",
+    "normalise_output",
+    "scale_hist",
+    "validate_output",
+]
+
+
+class OutputError(ValueError):
+    """The processor output is malformed, with a one-line message naming what is wrong."""
+
+
+@dataclass
+class ProcessHists:
+    """One histogram split into physics processes, normalised (``dataset`` axis removed)."""
+
+    backgrounds: dict[str, hist.Hist] = field(default_factory=dict)
+    signals: dict[float, hist.Hist] = field(default_factory=dict)
+    signal_names: dict[float, str] = field(default_factory=dict)
+    data: hist.Hist | None = None
+
+    def signal_at(self, mass: float) -> hist.Hist | None:
+        """The signal histogram generated at ``mass`` (None when there is none)."""
+        for m, h in self.signals.items():
+            if math.isclose(m, mass, rel_tol=1e-6):
+                return h
+        return None
+
+    def signal_name_at(self, mass: float) -> str:
+        for m, name in self.signal_names.items():
+            if math.isclose(m, mass, rel_tol=1e-6):
+                return name
+        return "HNL"
+
+
+def validate_output(output: Any) -> None:
+    """Raise :class:`OutputError` unless ``output`` looks like the processor's output dict."""
+    if not isinstance(output, Mapping):
+        raise OutputError(f"processor output must be a dict, got {type(output).__name__}")
+    for key in ("hists", "datasets"):
+        if key not in output:
+            raise OutputError(f"processor output has no {key!r} entry; keys: {', '.join(output)}")
+    if not isinstance(output["hists"], Mapping):
+        raise OutputError("processor output 'hists' must be a dict of hist.Hist")
+    for name, h in output["hists"].items():
+        if not isinstance(h, hist.Hist):
+            raise OutputError(f"histogram {name!r} is a {type(h).__name__}, not a hist.Hist")
+        if "dataset" not in [a.name for a in h.axes]:
+            raise OutputError(f"histogram {name!r} has no 'dataset' axis")
+
+
+def luminosity_fb(cfg: AnalysisConfig, era: str | None = None) -> float:
+    """Integrated luminosity in fb⁻¹ of ``era`` (default: the configured era)."""
+    era = era or cfg.era
+    if era not in cfg.eras:
+        raise OutputError(f"era {era!r} not in the configuration; known: {', '.join(cfg.eras)}")
+    return cfg.eras[era].luminosity_fb
+
+
+def dataset_scale(
+    name: str, meta: Mapping[str, Any], sumw: float | None, cfg: AnalysisConfig
+) -> float:
+    """The factor turning raw weights of dataset ``name`` into expected yields."""
+    if meta.get("is_data"):
+        return 1.0
+    xsec = meta.get("xsec")
+    if xsec is None:
+        warnings.warn(f"dataset {name!r} has no cross section; left unnormalised", stacklevel=2)
+        return 1.0
+    if sumw is None:
+        sumw = meta.get("sumw")
+    if sumw is None or not sumw > 0:
+        raise OutputError(f"dataset {name!r}: sum of generator weights is missing or not positive")
+    return float(xsec) * 1000.0 * luminosity_fb(cfg, meta.get("era")) / float(sumw)
+
+
+def dataset_scales(output: Mapping[str, Any], cfg: AnalysisConfig) -> dict[str, float]:
+    """:func:`dataset_scale` for every dataset in ``output["datasets"]``."""
+    sumws = output.get("sumw", {}) or {}
+    return {
+        name: dataset_scale(name, meta, sumws.get(name), cfg)
+        for name, meta in output["datasets"].items()
+    }
+
+
+def scale_hist(h: hist.Hist, k: float) -> hist.Hist:
+    """A copy of ``h`` with values × k and (Weight storage) variances × k²."""
+    out = h.copy()
+    view = out.view(flow=True)
+    if out.storage_type is hist.storage.Weight:
+        view["value"] *= k
+        view["variance"] *= k * k
+    else:
+        view *= k
+    return out
+
+
+def group_processes(
+    h: hist.Hist, datasets: Mapping[str, Mapping[str, Any]], scales: Mapping[str, float]
+) -> ProcessHists:
+    """Split ``h`` by its ``dataset`` axis into normalised backgrounds, signals and data."""
+    out = ProcessHists()
+    for name in h.axes["dataset"]:
+        if name not in datasets:
+            raise OutputError(f"dataset {name!r} is in the histograms but has no metadata")
+        meta = datasets[name]
+        part = h[{"dataset": name}]
+        if meta.get("is_data"):
+            out.data = part if out.data is None else out.data + part
+            continue
+        part = scale_hist(part, scales.get(name, 1.0))
+        if meta.get("is_signal"):
+            m = meta.get("m_hnl")
+            if m is None:
+                raise OutputError(f"signal dataset {name!r} has no m_hnl in its metadata")
+            m = float(m)
+            out.signals[m] = part if m not in out.signals else out.signals[m] + part
+            out.signal_names.setdefault(m, str(meta.get("process") or "HNL"))
+        else:
+            proc = str(meta.get("process") or name)
+            out.backgrounds[proc] = (
+                part if proc not in out.backgrounds else out.backgrounds[proc] + part
+            )
+    return out
+
+
+def normalise_output(output: Mapping[str, Any], cfg: AnalysisConfig) -> dict[str, ProcessHists]:
+    """Every histogram of the processor output, normalised and grouped by process."""
+    validate_output(output)
+    scales = dataset_scales(output, cfg)
+    return {
+        name: group_processes(h, output["datasets"], scales) for name, h in output["hists"].items()
+    }

@@ -61,11 +61,13 @@ def toys(
         f"{ntoys} toys over {rep['n_points']} scan points: max local Z median {q['0.5']:.2f}, "
         f"95% {q['0.95']:.2f}"
     )
-    for label, entry in [*rep["reference"].items(), ("observed", rep.get("observed"))]:
+    entries = [("reference", e) for e in rep["reference"].values()]
+    for label, entry in [*entries, ("observed", rep.get("observed"))]:
         if entry:
+            tf = entry["trials_factor"]
             click.echo(
                 f"  local Z {entry['z_local']:.2f} ({label}): global p-value {entry['p_global']:.3g}"
-                f" (Z_global {entry['z_global']:.2f}), trials factor {entry['trials_factor']:.3g}"
+                f" (Z_global {entry['z_global']:.2f}), trials factor {'n/a' if tf is None else f'{tf:.3g}'}"
             )
     if "injected" in rep:
         i = rep["injected"]

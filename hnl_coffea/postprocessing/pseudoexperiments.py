@@ -391,15 +391,18 @@ class InjectionResult:
     best_combination: list[str]
     best_mu: np.ndarray
     p_global: np.ndarray
+    n_reference: int  # background-only toys behind p_global (p = 0 means p < 1/n_reference)
 
     def summary(self) -> dict:
         """Medians and the fraction of toys whose maximum is at the injected m_hyp."""
+        p_med = float(np.median(self.p_global))
         return {
             "mu": self.mu,
             "mhyp": self.mhyp,
             "median_z_local": float(np.median(self.z_local)),
-            "median_p_global": float(np.median(self.p_global)),
-            "median_z_global": float(stats.norm.isf(np.median(self.p_global))),
+            "median_p_global": p_med,
+            "median_p_global_upper_limit": p_med == 0.0,
+            "median_z_global": _z_from_p(p_med, self.n_reference),
             "median_best_mu": float(np.median(self.best_mu)),
             "fraction_at_injected_mhyp": float(np.mean(np.isclose(self.best_mhyp, self.mhyp))),
             "most_common_best_mhyp": float(stats.mode(self.best_mhyp, keepdims=False).mode),
@@ -428,4 +431,10 @@ def inject_and_recover(
         best_combination=[labels[p][0] for p in res.best_point],
         best_mu=res.best_mu,
         p_global=global_pvalue(res.max_z, background_only.max_z),
+        n_reference=int(background_only.max_z.size),
     )
+
+
+def _z_from_p(p: float, n_toys: int) -> float:
+    """One-sided Z of a toy p-value, ≥ 0; p = 0 is taken as 0.5/n_toys (a lower bound on Z)."""
+    return float(max(stats.norm.isf(max(p, 0.5 / n_toys)), 0.0))

@@ -215,9 +215,14 @@ def _quantiles(z: np.ndarray) -> dict[str, float]:
     return {f"{q:g}": float(v) for q, v in zip(qs, np.quantile(z, qs))}
 
 
-def _significance_entry(z: float, point: int, bkg_only: pe.ScanResult, labels) -> dict:
+def _significance_entry(
+    z: float, point: int, bkg_only: pe.ScanResult, labels, nuisances: bool
+) -> dict:
+    """p-values at local significance ``z``; with nuisance draws the local p-value (and so the
+    trials factor) comes from the toys at ``point``, else from the asymptotic 1 − Φ(Z)."""
     p_glob = float(pe.global_pvalue(z, bkg_only.max_z))
     p_loc_toys = bkg_only.local_pvalue(z, point)
+    tf = pe.trials_factor(z, bkg_only.max_z, p_loc_toys if nuisances else None)
     return {
         "z_local": float(z),
         "combination": labels[point][0],
@@ -226,8 +231,9 @@ def _significance_entry(z: float, point: int, bkg_only: pe.ScanResult, labels) -
         "p_local_toys": p_loc_toys,
         "p_global": p_glob,
         "p_global_upper_limit": p_glob == 0.0,  # beyond the toys: p < 1/n_toys
-        "z_global": float(stats.norm.isf(max(p_glob, 0.5 / bkg_only.max_z.size))),
-        "trials_factor": pe.trials_factor(z, bkg_only.max_z, p_loc_toys or None),
+        "z_global": pe._z_from_p(p_glob, bkg_only.max_z.size),
+        # None: too few toys beyond z for this number
+        "trials_factor": tf if np.isfinite(tf) and p_glob > 0 else None,
     }
 
 
@@ -274,11 +280,13 @@ def run_pseudoexperiments(
     # sensitive point (the one with the largest expected signal over background)
     ref_point = int(np.argmax([np.sum(s) for s in templates._points["sig"]]))
     for z in (2.0, 3.0, 4.0):
-        rep["reference"][f"{z:g}"] = _significance_entry(z, ref_point, bkg_only, labels)
+        rep["reference"][f"{z:g}"] = _significance_entry(z, ref_point, bkg_only, labels, nuisances)
     if observed is not None:
         z_obs, _ = pe.local_significance(observed, templates)
         best = int(np.argmax(z_obs[0]))
-        rep["observed"] = _significance_entry(float(z_obs[0, best]), best, bkg_only, labels)
+        rep["observed"] = _significance_entry(
+            float(z_obs[0, best]), best, bkg_only, labels, nuisances
+        )
     if inject is not None:
         inj = pe.inject_and_recover(
             templates,

@@ -120,7 +120,9 @@ def write_nanoaod(
             [ev.get("MET", {}).get(field, default) for ev in events], np.float32
         )
     for p in hlt_paths:
-        tree[f"HLT_{p}"] = np.asarray([bool(ev.get("HLT", {}).get(p, True)) for ev in events])
+        tree[f"HLT_{p}"] = np.asarray(
+            [bool(ev.get("HLT", {}).get(p, True)) for ev in events], dtype=np.bool_
+        )
     tree = {k: v for k, v in tree.items() if k not in drop}
     path = Path(path)
     with uproot.recreate(path) as f:
@@ -203,3 +205,9 @@ def random_events(n: int, seed: int = 1) -> list[dict]:
             }
         )
     return events
+
+
+def build_events(tmp_dir: str | Path, events: list[dict], name: str = "chunk", **kwargs: Any):
+    """Write ``events`` to ``tmp_dir/name.root`` and open them as NanoEvents."""
+    layout = kwargs.get("layout", "modern")
+    return open_events(write_nanoaod(Path(tmp_dir) / f"{name}_{layout}.root", events, **kwargs))

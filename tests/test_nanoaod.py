@@ -1,0 +1,98 @@
+"""NanoAOD layout detection, DeepTau decoding and missing-branch errors."""
+
+from __future__ import annotations
+
+import awkward as ak
+import pytest
+from nanoaod_builder import build_events
+
+from hnl_coffea.config import DEEPTAU_VSMU_WPS, DEEPTAU_WPS
+from hnl_coffea.nanoaod import MissingBranchError, deeptau_pass, detect_layout
+from hnl_coffea.objects import load_objects
+
+# one tau per event with working-point integer v (passes WPs 0..v-1), v = 0..8
+TAU_EVENTS = [{"Tau": [{"vsjet": v, "vse": v, "vsmu": min(v, 4)}]} for v in range(9)]
+
+
+@pytest.mark.parametrize("layout", ["modern", "legacy"])
+def test_detect_layout(tmp_path, layout):
+    events = build_events(tmp_path, TAU_EVENTS, layout=layout)
+    lay = detect_layout(events)
+    assert lay.name == layout
+    assert lay.deeptau == ("2018v2p5" if layout == "modern" else "2017v2p1")
+    assert lay.met == ("PFMET" if layout == "modern" else "MET")
+    expected_ele = "mvaIso_WP90" if layout == "modern" else "mvaFall17V2Iso_WP90"
+    assert lay.electron_id_field("mvaIso_WP90") == expected_ele
+    assert "IsoMu24" in lay.hlt_paths
+    assert lay.is_mc
+
+
+@pytest.mark.parametrize("layout", ["modern", "legacy"])
+@pytest.mark.parametrize("disc", ["VSjet", "VSe", "VSmu"])
+def test_deeptau_both_encodings(tmp_path, layout, disc):
+    events = build_events(tmp_path, TAU_EVENTS, layout=layout)
+    lay = detect_layout(events)
+    wps = DEEPTAU_VSMU_WPS if disc == "VSmu" else DEEPTAU_WPS
+    for k, wp in enumerate(wps):
+        passed = ak.to_list(ak.flatten(deeptau_pass(events.Tau, disc, wp, lay)))
+        values = [min(v, 4) if disc == "VSmu" else v for v in range(9)]
+        assert passed == [v >= k + 1 for v in values], (disc, wp)
+
+
+def test_legacy_bitmask_values_are_decoded(tmp_path):
+    """v2p1 stores bit masks: a Medium (index 4) tau has value 0b11111 = 31, not 5."""
+    events = build_events(tmp_path, [{"Tau": [{"vsjet": 5}]}], layout="legacy")
+    assert ak.to_list(events.Tau.idDeepTau2017v2p1VSjet) == [[31]]
+    lay = detect_layout(events)
+    assert ak.to_list(deeptau_pass(events.Tau, "VSjet", "Medium", lay)) == [[True]]
+    assert ak.to_list(deeptau_pass(events.Tau, "VSjet", "Tight", lay)) == [[False]]
+
+
+def test_unknown_working_point(tmp_path):
+    events = build_events(tmp_path, TAU_EVENTS)
+    with pytest.raises(ValueError, match="VVTight"):
+        deeptau_pass(events.Tau, "VSmu", "VVTight", detect_layout(events))
+
+
+@pytest.mark.parametrize(
+    ("layout", "drop", "named"),
+    [
+        ("modern", ("Tau_idDeepTau2018v2p5VSjet",), "Tau_idDeepTau2018v2p5VSjet"),
+        ("legacy", ("Tau_idDeepTau2017v2p1VSjet",), "Tau_idDeepTau2017v2p1VSjet"),
+        ("modern", ("PFMET_pt",), "PFMET_pt"),
+        ("modern", ("Muon_mediumId",), "Muon_mediumId"),
+        ("legacy", ("Electron_pfRelIso03_all",), "Electron_pfRelIso03_all"),
+        ("legacy", ("Electron_mvaFall17V2Iso_WP90",), "Electron_mvaIso_WP90"),
+        ("modern", ("Jet_btagDeepFlavB",), "Jet_btagDeepFlavB"),
+    ],
+)
+def test_missing_branch_is_one_line_naming_it(tmp_path, cfg, layout, drop, named):
+    events = build_events(tmp_path, TAU_EVENTS, layout=layout, drop=drop)
+    with pytest.raises(MissingBranchError) as err:
+        load_objects(events, cfg, detect_layout(events))
+    msg = str(err.value)
+    assert named in msg
+    assert "\n" not in msg
+    assert "NanoAOD" in msg
+
+
+def test_missing_vse_branch(tmp_path, cfg):
+    events = build_events(tmp_path, TAU_EVENTS, drop=("Tau_idDeepTau2018v2p5VSe",))
+    with pytest.raises(MissingBranchError, match="Tau_idDeepTau2018v2p5VSe"):
+        deeptau_pass(events.Tau, "VSe", "Loose", detect_layout(events))
+
+
+def test_forced_deeptau_version_absent(tmp_path):
+    events = build_events(tmp_path, TAU_EVENTS, layout="legacy")
+    with pytest.raises(MissingBranchError, match="Tau_idDeepTau2018v2p5VSjet"):
+        detect_layout(events, deeptau="2018v2p5")
+
+
+def test_real_nanoaod_layout(shared_nanoaod):
+    from nanoaod_builder import open_events
+
+    for path in shared_nanoaod:
+        lay = detect_layout(open_events(path))
+        assert lay.deeptau == "2017v2p1"
+        assert lay.met == "MET"
+        assert lay.electron_id_field("mvaIso_WP90") == "mvaFall17V2Iso_WP90"

@@ -3,7 +3,8 @@ record and the bookkeeping needed for training to one Parquet file per chunk, us
 same object/channel selection and feature code as :class:`HNLProcessor`.
 
 Columns: every feature of :data:`hnl_coffea.features.FEATURES` (lepton charges included),
-``channel`` (index in config order), ``event``, ``run``, ``luminosityBlock``, ``gen_weight``
+``channel`` (index in config order), ``region_<name>`` (bool, one per configured region),
+``event``, ``run``, ``luminosityBlock``, ``gen_weight``
 (``genWeight``, 1 for data), ``dataset``, ``process``, ``is_signal``, ``m_true`` (the
 generated HNL mass of a signal sample, NaN otherwise).
 
@@ -28,7 +29,7 @@ __all__ = ["SkimProcessor"]
 
 
 class SkimProcessor(processor.ProcessorABC):
-    """Write the selected events of each chunk to ``<outdir>/<dataset>/<file>_<start>_<stop>.parquet``."""
+    """Write the selected events (:attr:`Selection.selected`) of each chunk to ``<outdir>/<dataset>/<file>_<start>_<stop>.parquet``."""
 
     def __init__(self, cfg: AnalysisConfig, outdir: str | Path) -> None:
         self.cfg = cfg
@@ -36,7 +37,7 @@ class SkimProcessor(processor.ProcessorABC):
 
     def process(self, events):  # noqa: ANN001 - NanoEvents
         from hnl_coffea.channels import select
-        from hnl_coffea.features import FEATURES, compute_features
+        from hnl_coffea.features import FEATURE_NAMES, compute_features
 
         meta = events.metadata
         dataset = meta.get("dataset", "unknown")
@@ -57,24 +58,18 @@ class SkimProcessor(processor.ProcessorABC):
         if n_events == 0:
             return out
         sel = select(events, self.cfg)
-        channel = ak.to_numpy(sel.channel).astype(np.int64)
-        mask = channel >= 0
+        mask = ak.to_numpy(sel.selected).astype(bool)
         n_sel = int(mask.sum())
         out["n_selected"][dataset] = n_sel
         if n_sel == 0:
             return out
         feats = compute_features(sel)
-        names = [f if isinstance(f, str) else f.name for f in FEATURES]
-        columns: dict[str, np.ndarray] = {}
-        for name in names:
-            col = np.asarray(ak.to_numpy(feats[name]), dtype=np.float32)
-            columns[name] = col[mask] if len(col) == n_events else col
-        if any(len(c) != n_sel for c in columns.values()):
-            raise ValueError(
-                f"dataset {dataset!r}: feature record has {len(next(iter(columns.values())))} "
-                f"rows but {n_sel} events are selected"
-            )
-        columns["channel"] = channel[mask].astype(np.int8)
+        columns: dict[str, np.ndarray] = {
+            name: ak.to_numpy(feats[name]).astype(np.float32) for name in FEATURE_NAMES
+        }
+        columns["channel"] = ak.to_numpy(feats["channel"]).astype(np.int8)
+        for region, in_region in sel.regions.items():
+            columns[f"region_{region}"] = ak.to_numpy(in_region)[mask].astype(bool)
         for branch in ("event", "run", "luminosityBlock"):
             columns[branch] = ak.to_numpy(events[branch])[mask].astype(np.uint64)
         columns["gen_weight"] = gen_w[mask].astype(np.float64)

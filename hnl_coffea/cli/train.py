@@ -1,15 +1,101 @@
-"""``hnl-coffea train``: train the shipped networks on a skim."""
+"""``hnl-coffea train``: train the shipped networks on a toy sample or your own fileset."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import click
 
-from .common import config_options, not_implemented
+from .common import config_options, load_cli_config, user_errors
 
 
 @click.command()
 @click.option("--outdir", type=click.Path(file_okay=False), required=True)
+@click.option(
+    "--events",
+    "n_events",
+    type=click.IntRange(min=1000),
+    default=300_000,
+    show_default=True,
+    help="Toy events to generate (ignored with --fileset).",
+)
+@click.option(
+    "--fileset",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Train on this coffea fileset JSON instead of a generated toy sample.",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=None, help="Max epochs of every stage."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda", "auto"]),
+    default="cpu",
+    show_default=True,
+    help="Torch device (auto: cuda when available).",
+)
+@click.option("--seed", type=int, default=None, help="Random seed (default: the documented one).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Skim worker processes.",
+)
+@click.option("--chunksize", type=click.IntRange(min=1), default=50_000, show_default=True)
+@click.option(
+    "--quick", is_flag=True, help="Tiny networks and 2-3 epochs: a smoke test of the pipeline."
+)
+@click.option("--no-progress", is_flag=True, help="Hide the epoch progress bars.")
 @config_options
-def train(outdir, config_files, overrides) -> None:
-    """Train the parametric, transfer-learning and mass-regression networks."""
-    not_implemented("train")
+@user_errors
+def train(
+    outdir,
+    n_events,
+    fileset,
+    epochs,
+    device,
+    seed,
+    workers,
+    chunksize,
+    quick,
+    no_progress,
+    config_files,
+    overrides,
+) -> None:
+    """Train the parametric, transfer-learning and mass-regression networks.
+
+    Writes OUTDIR/models/{parametric,transfer,backbone,mass_regression}.pt with their JSON
+    sidecars and OUTDIR/report/ (report.json and plots).
+    """
+    from ..training.pipeline import run_training
+    from ..training.stages import TrainingOptions
+
+    cfg = load_cli_config(config_files, overrides)
+    opts = TrainingOptions(device=device, progress=not no_progress)
+    if seed is not None:
+        opts = replace(opts, seed=seed)
+    if epochs is not None:
+        opts = replace(
+            opts,
+            parametric_epochs=epochs,
+            backbone_epochs=epochs,
+            transfer_epochs=epochs,
+            regressor_epochs=epochs,
+        )
+    report = run_training(
+        cfg,
+        outdir,
+        fileset=fileset,
+        n_events=n_events,
+        options=opts,
+        quick=quick,
+        workers=workers,
+        chunksize=chunksize,
+    )
+    click.echo(f"models written to {outdir}/models, report to {outdir}/report/report.json")
+    for line in report["headline"]["summary"]:
+        click.echo(f"  {line}")
+    click.echo(json.dumps(report["timings"], indent=None))

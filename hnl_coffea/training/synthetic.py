@@ -97,8 +97,13 @@ class SyntheticKinematics:
         target_fn: TargetFn | None = None,
         percentiles: tuple[float, float] = (0.03, 99.7),
         targets: tuple[str, ...] | None = None,
+        gev: Callable[[str], bool] = is_gev,
     ) -> SyntheticKinematics:
-        """Fit the pT spectra and percentile ranges on real raw inputs of shape (n, 14)."""
+        """Fit the pT spectra and percentile ranges on real raw inputs of shape (n, 14).
+
+        ``targets`` selects and orders the regression targets (default: every output of the
+        target function); ``gev(name)`` says which are in GeV (divided by E_tot).
+        """
         raw = np.asarray(raw, dtype=np.float64)
         if raw.ndim != 2 or raw.shape[1] != len(RAW_INPUTS) or len(raw) < 10:
             raise ValueError(
@@ -121,7 +126,7 @@ class SyntheticKinematics:
             target_names=names,
             lower=lo,
             upper=hi,
-            gev_mask=np.array([is_gev(n) and n != ETOT for n in names]),
+            gev_mask=np.array([gev(n) and n != ETOT for n in names]),
             target_fn=target_fn,
         )
 

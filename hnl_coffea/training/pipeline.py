@@ -1,0 +1,320 @@
+"""``hnl-coffea train`` end to end: toy sample (or a fileset) → skim → four training stages →
+artifacts with sidecars → quality report."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..config import AnalysisConfig
+from ..features import FEATURE_NAMES
+from ..fileset import load_fileset
+from ..models import Scaler, save_artifact
+from . import report as rep
+from .datasets import SPLIT_NAMES, TEST, TRAIN
+from .loops import predict, resolve_device, set_seed
+from .prepare import REGRESSOR_INPUTS, hypothesis_scores, make_synthetic, prepare
+from .skim import SkimTable, physics_weights, read_skim
+from .stages import (
+    TrainingOptions,
+    pretrain_backbone,
+    train_mass_regressor,
+    train_parametric,
+    train_transfer,
+)
+from .synthetic import RAW_INPUTS
+
+__all__ = ["QUICK", "generate_sample", "run_skim", "run_training", "train_on_skim"]
+
+#: Option overrides of ``--quick`` (a smoke test, not a usable model).
+QUICK = {
+    "parametric_epochs": 2,
+    "backbone_epochs": 2,
+    "backbone_events_per_epoch": 4000,
+    "backbone_width": 32,
+    "backbone_depth": 3,
+    "transfer_epochs": 3,
+    "transfer_unfreeze_epoch": 1,
+    "regressor_epochs": 2,
+    "regressor_hidden": (32, 32),
+    "parametric_hidden": (16, 8),
+    "transfer_hidden": (16, 16),
+}
+
+
+def generate_sample(outdir: Path, n_events: int, seed: int) -> Path:
+    """Generate the toy NanoAOD sample; returns its fileset JSON."""
+    from ..toymc import generate_fileset
+
+    result = generate_fileset(outdir, n_events, seed=seed, layout="modern")
+    if isinstance(result, str | Path) and Path(result).is_file():
+        return Path(result)
+    path = Path(outdir) / "fileset.json"
+    if isinstance(result, dict) and not path.is_file():
+        path.write_text(json.dumps(result, indent=1))
+    return path
+
+
+def run_skim(
+    fileset: dict, cfg: AnalysisConfig, skim_dir: Path, workers: int = 1, chunksize: int = 50_000
+) -> dict:
+    """Run :class:`SkimProcessor` with coffea's Runner (futures executor for workers > 1)."""
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+
+    from ..processors import SkimProcessor
+
+    if skim_dir.exists():
+        shutil.rmtree(skim_dir)
+    executor = (
+        processor.FuturesExecutor(workers=workers, status=False)
+        if workers > 1
+        else processor.IterativeExecutor(status=False)
+    )
+    runner = processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=chunksize)
+    return runner(fileset, processor_instance=SkimProcessor(cfg, skim_dir), treename="Events")
+
+
+def _auc_metrics(tables: dict, name: str) -> dict[str, Any]:
+    by_mass = tables[name]["all"]
+    finite = [v for v in by_mass.values() if np.isfinite(v)]
+    return {
+        "test_auc_by_mass": by_mass,
+        "test_auc_mean": float(np.mean(finite)) if finite else None,
+    }
+
+
+def run_training(
+    cfg: AnalysisConfig,
+    outdir: str | Path,
+    *,
+    fileset: str | Path | None = None,
+    n_events: int = 300_000,
+    options: TrainingOptions | None = None,
+    quick: bool = False,
+    workers: int = 1,
+    chunksize: int = 50_000,
+) -> dict:
+    """Train every network and write ``models/*.pt`` (+ sidecars) and ``report/`` in ``outdir``."""
+    opts = options or TrainingOptions()
+    if quick:
+        opts = replace(opts, **QUICK)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    resolve_device(opts.device)  # fail before generating anything
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    if fileset is None:
+        fileset_path = generate_sample(out / "sample", n_events, opts.seed)
+        sample = {"generated": True, "n_events": n_events, "seed": opts.seed, "layout": "modern"}
+    else:
+        fileset_path = Path(fileset)
+        sample = {"generated": False}
+    fs = load_fileset(fileset_path, redirector=cfg.redirector)
+    timings["sample_s"] = time.perf_counter() - t0
+    acc = run_skim(fs, cfg, out / "skim", workers=workers, chunksize=chunksize)
+    timings["skim_s"] = time.perf_counter() - t0 - timings["sample_s"]
+
+    skim = read_skim(out / "skim")
+    region = f"region_{cfg.postprocessing.signal_region}"
+    if region in skim:
+        skim = skim.subset(skim[region].astype(bool))
+    sumw = {d: (fs[d]["metadata"].get("sumw") or acc["sumw"].get(d, 0.0)) for d in fs}
+    xsec = {d: fs[d]["metadata"].get("xsec") for d in fs}
+    phys = physics_weights(skim, xsec, sumw, cfg.era_config.luminosity_fb)
+    provenance = {
+        "fileset": str(fileset_path),
+        "sample": sample,
+        "datasets": {
+            d: {
+                "selected": int(acc["n_selected"].get(d, 0)),
+                "processed": int(acc["n_events"].get(d, 0)),
+            }
+            for d in fs
+        },
+    }
+    return train_on_skim(cfg, skim, phys, out, opts, provenance, timings, t0)
+
+
+def train_on_skim(
+    cfg: AnalysisConfig,
+    skim: SkimTable,
+    physics_weight: np.ndarray,
+    outdir: str | Path,
+    options: TrainingOptions,
+    provenance: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
+    t0: float | None = None,
+) -> dict:
+    """The four training stages, artifacts and report for an already-read skim."""
+    opts = options
+    out = Path(outdir)
+    device = resolve_device(opts.device)
+    set_seed(opts.seed)
+    t0 = time.perf_counter() if t0 is None else t0
+    timings = dict(timings or {})
+    t_train = time.perf_counter()
+    phys = physics_weight
+    prep = prepare(skim, phys, cfg, opts.seed)
+    a = prep.arrays
+    n_ch = len(cfg.channels)
+    provenance = {
+        **(provenance or {}),
+        "hnl_coffea_version": __version__,
+        "torch_version": torch.__version__,
+        "region": cfg.postprocessing.signal_region,
+        "era": cfg.era,
+        "split": "splitmix64(event) mod 10: 0-6 train, 7-8 validation, 9 test",
+        "events_per_split": {SPLIT_NAMES[s]: int(np.sum(a.split == s)) for s in range(3)},
+        "signal_events": int(prep.is_signal.sum()),
+        "background_events": int((~prep.is_signal).sum()),
+        "training_options": opts.to_dict(),
+        "device": str(device),
+    }
+
+    # 1. parametric DNN
+    param, param_fit = train_parametric(a, n_ch, opts, device)
+    # 2. backbone on synthetic kinematics
+    gen = make_synthetic(prep.raw_real[a.split == TRAIN])
+    raw_scaler = Scaler.fit(gen.sample(50_000, np.random.default_rng(opts.seed + 5))[0])
+    a.raw = raw_scaler.transform(prep.raw_real)
+    backbone, bb_fit, _ = pretrain_backbone(
+        gen, np.asarray(raw_scaler.mean), np.asarray(raw_scaler.std), opts, device
+    )
+    x_bb, y_bb = gen.sample(20_000, np.random.default_rng(opts.seed + 6))
+    y_pred = predict(backbone, [raw_scaler.transform(x_bb)], device)
+    bb_summary = rep.backbone_summary(y_pred, y_bb, gen.target_names, gen.etot_index)
+    pretrained = copy.deepcopy(backbone)  # the transfer stage fine-tunes in place
+    # 3. transfer classifier
+    transfer, tr_fit = train_transfer(backbone, a, n_ch, opts, device)
+    # 4. mass regressor
+    sig = prep.is_signal
+    m_fit_true = np.where(sig, prep.m_true, 1.0).astype(np.float32)
+    reg_split = np.where(sig, a.split, -1)
+    mass_range = (min(cfg.mass_hypotheses), max(cfg.mass_hypotheses))
+    regressor, reg_fit = train_mass_regressor(
+        prep.regressor_x, m_fit_true, prep.regressor_weight, reg_split, mass_range, opts, device
+    )
+    timings["training_s"] = time.perf_counter() - t_train
+
+    # evaluation on the test split
+    test = a.split == TEST
+    masses = list(cfg.mass_hypotheses)
+    sample_t = rep.TestSample(
+        channel=a.channel[test],
+        is_signal=sig[test],
+        m_true=prep.m_true[test],
+        weight=prep.physics_weight[test] * 10.0,  # test split = 10 % of the events
+        scores={
+            "mt_total": prep.mt_total[test],
+            "parametric": hypothesis_scores(
+                param, a.x[test], a.channel[test], a.charges[test], masses, device
+            ),
+            "transfer": hypothesis_scores(
+                transfer, a.raw[test], a.channel[test], a.charges[test], masses, device
+            ),
+        },
+    )
+    aucs = rep.auc_table(sample_t, masses, cfg.channel_names)
+    signif = rep.significance_table(sample_t, masses, cfg.channel_names, cfg)
+    m_pred = predict(regressor, [prep.regressor_x[test & sig]], device)
+    reg_summary = rep.mass_regression_summary(m_pred, prep.m_true[test & sig], masses)
+    reg_metrics = _regression_metrics(reg_summary)
+
+    common = dict(mass_hypotheses=masses, channels=cfg.channel_names)
+    models_dir = out / "models"
+    save_artifact(
+        param,
+        models_dir / "parametric.pt",
+        kind="parametric",
+        feature_names=FEATURE_NAMES,
+        scaler=prep.feature_scaler,
+        provenance={**provenance, "fit": param_fit.to_dict()},
+        metrics=_auc_metrics(aucs, "parametric"),
+        **common,
+    )
+    save_artifact(
+        transfer,
+        models_dir / "transfer.pt",
+        kind="transfer",
+        feature_names=RAW_INPUTS,
+        scaler=raw_scaler,
+        provenance={
+            **provenance,
+            "fit": tr_fit.to_dict(),
+            "backbone_fit": bb_fit.to_dict(),
+            "synthetic": gen.to_dict(),
+        },
+        metrics=_auc_metrics(aucs, "transfer"),
+        **common,
+    )
+    save_artifact(
+        pretrained,
+        models_dir / "backbone.pt",
+        kind="backbone",
+        feature_names=RAW_INPUTS,
+        scaler=raw_scaler,
+        provenance={**provenance, "fit": bb_fit.to_dict(), "synthetic": gen.to_dict()},
+        metrics={"synthetic_residuals": bb_summary["e_tot_binned"]},
+    )
+    save_artifact(
+        regressor,
+        models_dir / "mass_regression.pt",
+        kind="mass_regression",
+        feature_names=REGRESSOR_INPUTS,
+        scaler=prep.regressor_scaler,
+        provenance={
+            **provenance,
+            "fit": reg_fit.to_dict(),
+            "loss": "MAPE/sqrt(y) with mirrored boundaries",
+            "mass_range": list(mass_range),
+        },
+        metrics={**reg_metrics, "by_mass": reg_summary},
+        **common,
+    )
+    timings["total_s"] = time.perf_counter() - t0
+    report = {
+        "provenance": provenance,
+        "timings": timings,
+        "auc": aucs,
+        "significance": signif,
+        "significance_method": (
+            f"binned S/sqrt(B) per channel on the test split, bins from "
+            f"hnl_coffea.postprocessing.binning ({cfg.postprocessing.binning_scheme} scheme, "
+            f"max_rel_unc={cfg.postprocessing.max_rel_unc}) on the config's fine histogram; "
+            "channels combined in quadrature"
+        ),
+        "regression": {
+            "mass_regressor": reg_summary,
+            "mass_regressor_summary": reg_metrics,
+            "backbone": bb_summary,
+        },
+        "fits": {
+            "parametric": param_fit.to_dict(),
+            "backbone": bb_fit.to_dict(),
+            "transfer": tr_fit.to_dict(),
+            "mass_regression": reg_fit.to_dict(),
+        },
+        "headline": rep.headline(signif, masses),
+    }
+    rep.write_report(report, out / "report", masses)
+    return report
+
+
+def _regression_metrics(summary: dict) -> dict[str, float]:
+    bias = [abs(v["bias"]) for v in summary.values() if np.isfinite(v["bias"])]
+    res = [v["resolution"] for v in summary.values() if np.isfinite(v["resolution"])]
+    return {
+        "test_mean_abs_bias": float(np.mean(bias)) if bias else float("nan"),
+        "test_mean_resolution": float(np.mean(res)) if res else float("nan"),
+    }

@@ -17,10 +17,18 @@ Histogram names (keys of the processor's ``"hists"`` accumulator):
 from __future__ import annotations
 
 import hist
+import numpy as np
 
 from .config import AnalysisConfig, Binning
 
-__all__ = ["NOMINAL", "SCORE_HISTS", "book_histograms", "category_axes", "variable_axis"]
+__all__ = [
+    "NOMINAL",
+    "SCORE_HISTS",
+    "book_histograms",
+    "category_axes",
+    "fill_entries",
+    "variable_axis",
+]
 
 NOMINAL = "nominal"
 SCORE_HISTS = ("score_parametric", "score_transfer")
@@ -73,3 +81,52 @@ def book_histograms(cfg: AnalysisConfig) -> dict[str, hist.Hist]:
             *category_axes(False), variable_axis(feat, binning), storage=hist.storage.Weight()
         )
     return out
+
+
+def _cat(values, n: int) -> np.ndarray:
+    """A category column: a scalar broadcast to ``n`` entries, or an array as given."""
+    if isinstance(values, str):
+        return np.full(n, values, dtype=object)
+    return np.asarray(values)
+
+
+def fill_entries(
+    h: hist.Hist,
+    *,
+    value: np.ndarray,
+    weight: np.ndarray,
+    dataset: str,
+    systematic: str,
+    region: np.ndarray,
+    channel: np.ndarray,
+    mhyp: np.ndarray | None = None,
+) -> None:
+    """Fill one histogram in a single call (all regions, channels and hypotheses at once).
+
+    ``region`` and ``channel`` are per-entry label arrays; ``value``/``weight`` per entry.
+    """
+    n = len(value)
+    if n == 0:
+        return
+    cats = {
+        "dataset": _cat(dataset, n),
+        "region": region,
+        "channel": channel,
+        "systematic": _cat(systematic, n),
+    }
+    if mhyp is not None:
+        cats["mhyp"] = mhyp
+    var = h.axes[-1].name
+    h.fill(**cats, **{var: value}, weight=weight)
+
+
+def region_entries(regions: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices and region labels for filling: one entry per (event, region it is in).
+
+    ``regions`` maps region name → boolean mask over the same rows.
+    """
+    idx = [np.flatnonzero(np.asarray(m)) for m in regions.values()]
+    labels = [np.full(len(i), name, dtype=object) for name, i in zip(regions, idx)]
+    if not idx:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    return np.concatenate(idx), np.concatenate(labels)

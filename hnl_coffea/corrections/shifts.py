@@ -91,8 +91,17 @@ def shift_met(met: ak.Array, direction: Literal["up", "down"]) -> ak.Array:
     """MET shifted by ± the unclustered-energy deltas (``MetUnclustEnUpDeltaX/Y``)."""
     sign = {"up": 1.0, "down": -1.0}[direction]
     px, py = _met_xy(met)
-    dx = np.asarray(met.MetUnclustEnUpDeltaX, dtype=np.float64)
-    dy = np.asarray(met.MetUnclustEnUpDeltaY, dtype=np.float64)
+    # raw NanoAOD names, or the standardized ones of hnl_coffea.objects.load_objects
+    for fx, fy in (("MetUnclustEnUpDeltaX", "MetUnclustEnUpDeltaY"), ("unclust_dx", "unclust_dy")):
+        if fx in met.fields and fy in met.fields:
+            break
+    else:
+        raise KeyError(
+            "MET unclustered-energy variation needs MET_MetUnclustEnUpDeltaX/Y, absent in this "
+            "file; set corrections.met_unclustered=false"
+        )
+    dx = np.asarray(met[fx], dtype=np.float64)
+    dy = np.asarray(met[fy], dtype=np.float64)
     return _with_xy(met, px + sign * dx, py + sign * dy)
 
 

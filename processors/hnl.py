@@ -1,0 +1,232 @@
+"""``HNLProcessor``: the HNL → 3ℓ (with τh) analysis as a coffea processor.
+
+Per chunk it composes the library: data rules (golden JSON, primary-dataset arbitration) →
+objects → channels and regions → features → weights and systematic variations → model
+inference (all mass hypotheses batched) → histograms. It holds no analysis logic itself.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+from coffea import processor
+
+from hnl_coffea.channels import select
+from hnl_coffea.config import AnalysisConfig, load_config
+from hnl_coffea.corrections.evaluators import CorrectionProvider
+from hnl_coffea.corrections.shifts import shape_variations
+from hnl_coffea.corrections.weights import event_weights
+from hnl_coffea.cutflow import cutflow
+from hnl_coffea.data import fired_groups, lumi_mask, lumi_pairs, primary_dataset_mask
+from hnl_coffea.features import compute_features
+from hnl_coffea.fileset import dataset_metadata
+from hnl_coffea.histograms import NOMINAL, book_histograms, fill_entries, region_entries
+from hnl_coffea.models.inference import ModelRunner
+from hnl_coffea.nanoaod import detect_layout
+from hnl_coffea.objects import load_objects
+
+__all__ = ["HNLProcessor"]
+
+MODEL_HISTS = {"parametric": "score_parametric", "transfer": "score_transfer"}
+
+
+class HNLProcessor(processor.ProcessorABC):
+    """The HNL search processor.
+
+    Parameters
+    ----------
+    cfg : the analysis configuration, a path to a YAML overlay, or None for the default.
+        A path is read lazily (no I/O at construction).
+    models : evaluate the configured networks (``cfg.models``); False skips inference.
+    systematics : fill systematic variations (default: ``cfg.corrections.systematics``).
+    """
+
+    def __init__(
+        self,
+        cfg: AnalysisConfig | str | Path | None = None,
+        *,
+        models: bool = True,
+        systematics: bool | None = None,
+    ) -> None:
+        self._cfg_source = cfg
+        self._cfg = cfg if isinstance(cfg, AnalysisConfig) else None
+        self.models = models
+        self.systematics = systematics
+        self._runners: dict[str, ModelRunner] | None = None
+        self._provider: CorrectionProvider | None = None
+
+    # -- lazily built, never pickled with state -----------------------------------------------
+    @property
+    def cfg(self) -> AnalysisConfig:
+        if self._cfg is None:
+            self._cfg = load_config(self._cfg_source)
+        return self._cfg
+
+    @property
+    def provider(self) -> CorrectionProvider:
+        if self._provider is None:
+            self._provider = CorrectionProvider(self.cfg)
+        return self._provider
+
+    @property
+    def runners(self) -> dict[str, ModelRunner]:
+        """Model runners (weights load lazily in each worker process on first use)."""
+        if self._runners is None:
+            self._runners = {}
+            if self.models:
+                for name in ("parametric", "transfer", "mass_regression"):
+                    if getattr(self.cfg.models, name) is not None:
+                        self._runners[name] = ModelRunner.from_config(self.cfg.models, name)
+        return self._runners
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_provider"] = None
+        return state
+
+    # -- per chunk -------------------------------------------------------------------------------
+    def process(self, events) -> dict[str, Any]:
+        cfg = self.cfg
+        meta = dataset_metadata(events.metadata["dataset"], events.metadata, cfg.era)
+        dataset = meta.name
+        filename = str(events.metadata.get("filename", "?"))
+        n_total = len(events)
+        out: dict[str, Any] = {
+            "hists": book_histograms(cfg),
+            "processed": {dataset: {filename: n_total}},
+            "datasets": {dataset: meta.to_dict()},
+            "sumw": {dataset: float(n_total if meta.is_data else ak.sum(events.genWeight))},
+        }
+        pre_rows: dict[str, dict[str, float]] = {}
+        if meta.is_data:
+            events, pre_rows, lumis = self._data_rules(events, meta.primary_dataset)
+            out["lumi"] = {dataset: lumis}
+        with_syst = (
+            cfg.corrections.systematics if self.systematics is None else self.systematics
+        ) and not meta.is_data
+
+        layout = detect_layout(events, cfg.objects.tau.deeptau_version)
+        objs = load_objects(events, cfg, layout)
+        variations = [(NOMINAL, objs)]
+        if with_syst:
+            for var in shape_variations(cfg, is_data=meta.is_data):
+                taus, met = var.apply(objs.taus, objs.met, self.provider)
+                variations.append((var.name, objs.replace(taus=taus, met=met)))
+
+        for syst, vobjs in variations:
+            sel = select(events, cfg, vobjs, layout)
+            nominal = syst == NOMINAL
+            in_any = np.zeros(len(events), dtype=bool)
+            for mask in sel.regions.values():
+                in_any |= np.asarray(mask)
+            rows = np.flatnonzero(in_any)
+            leptons = sel.leptons[in_any]
+            info = events[in_any]
+            weights = event_weights(
+                leptons,
+                info,
+                cfg,
+                self.provider,
+                is_data=meta.is_data,
+                systematics=with_syst and nominal,
+            )
+            if nominal:
+                per_event = np.ones(len(events))
+                if not meta.is_data:
+                    per_event = np.asarray(events.genWeight, dtype=np.float64)
+                flow = cutflow(sel, per_event)
+                if pre_rows:
+                    flow["all"] = {
+                        **pre_rows,
+                        **{k: v for k, v in flow["all"].items() if k != "total"},
+                    }
+                out["cutflow"] = {dataset: flow}
+            weight_sets = {syst: weights.weight()}
+            if nominal and with_syst:
+                for var in weights.variations:
+                    weight_sets[var] = weights.weight(modifier=var)
+            self._fill(out["hists"], dataset, sel, in_any, rows, weight_sets)
+        return out
+
+    def _data_rules(self, events, primary_dataset: str | None):
+        """Golden-JSON mask and primary-dataset arbitration; returns events, cutflow rows, lumis."""
+        era = self.cfg.era_config
+        golden = lumi_mask(events, era)
+        keep = golden
+        rows = {
+            "total": {
+                "events": len(events),
+                "sumw": float(len(events)),
+                "sumw2": float(len(events)),
+            },
+            "golden_json": {
+                "events": int(golden.sum()),
+                "sumw": float(golden.sum()),
+                "sumw2": float(golden.sum()),
+            },
+        }
+        if primary_dataset is not None and era.primary_datasets:
+            keep = golden & primary_dataset_mask(fired_groups(events, era), era, primary_dataset)
+            n = int(keep.sum())
+            rows["primary_dataset"] = {"events": n, "sumw": float(n), "sumw2": float(n)}
+        else:
+            warnings.warn(
+                f"data dataset without primary_dataset metadata: no overlap removal "
+                f"between primary datasets ({events.metadata.get('dataset')})",
+                stacklevel=2,
+            )
+        lumis = lumi_pairs(events[golden])
+        return events[keep], rows, lumis
+
+    def _fill(self, hists, dataset, sel, in_any, rows, weight_sets) -> None:
+        """Fill every histogram for one shape variation (nominal: also weight variations)."""
+        if len(rows) == 0:
+            return
+        feats = compute_features(sel, in_any)
+        channel = np.asarray(feats.channel)
+        names = np.asarray(sel.channel_names, dtype=object)
+        regions = {name: np.asarray(mask)[rows] for name, mask in sel.regions.items()}
+        idx, region_labels = region_entries(regions)
+        chan_labels = names[channel[idx]]
+        values = {"mt_total": np.asarray(feats.mt_total)}
+        for key in hists:
+            if key.startswith("feature_"):
+                values[key] = np.asarray(feats[key[len("feature_") :]])
+        scores: dict[str, np.ndarray] = {}
+        charges = np.stack([np.asarray(feats[f"l{i}_charge"]) for i in (1, 2, 3)], axis=1)
+        masses = self.cfg.mass_hypotheses
+        for name, runner in self.runners.items():
+            if name == "mass_regression":
+                values["mass_regression"] = runner.regress(feats)
+            else:
+                scores[MODEL_HISTS[name]] = runner.scores(feats, channel, charges, masses)
+        n_m = len(masses)
+        mhyp = np.tile(np.asarray(masses, dtype=np.int64), len(idx))
+        for syst, w in weight_sets.items():
+            w_sel = np.asarray(w)[idx]
+            common = {
+                "dataset": dataset,
+                "systematic": syst,
+                "region": region_labels,
+                "channel": chan_labels,
+            }
+            for key, v in values.items():
+                fill_entries(hists[key], value=v[idx], weight=w_sel, **common)
+            for key, s in scores.items():
+                fill_entries(
+                    hists[key],
+                    value=s[idx].ravel(),
+                    weight=np.repeat(w_sel, n_m),
+                    dataset=dataset,
+                    systematic=syst,
+                    region=np.repeat(region_labels, n_m),
+                    channel=np.repeat(chan_labels, n_m),
+                    mhyp=mhyp,
+                )
+
+    def postprocess(self, accumulator):
+        return accumulator

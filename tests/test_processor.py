@@ -1,0 +1,128 @@
+"""HNLProcessor: histogram yields against the per-event reference, variations, data rules,
+empty chunks, pickling."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from nanoaod_builder import DEFAULTS, HLT_PATHS, open_events, random_events, write_nanoaod  # noqa: E402
+from selection_reference import channel_event  # noqa: E402
+
+from hnl_coffea.histograms import NOMINAL  # noqa: E402
+from processors import HNLProcessor  # noqa: E402
+
+NO_SF = {f"corrections.{k}": None for k in ("tau", "muon", "electron", "pileup", "btag", "trigger")}
+
+
+def _events(path, dataset, **meta):
+    ev = open_events(path)
+    ev.metadata.update({"dataset": dataset, "filename": str(path), **meta})
+    return ev
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    evs = random_events(600, seed=11)
+    path = write_nanoaod(tmp_path_factory.mktemp("proc") / "mc.root", evs)
+    return evs, path
+
+
+def _reference_yields(evs, cfg):
+    out: dict[tuple[str, str], float] = {}
+    for ev in evs:
+        ref = channel_event(ev, cfg, DEFAULTS)
+        for region, ok in ref["regions"].items():
+            if ok:
+                key = (region, cfg.channels[ref["channel"]].name)
+                out[key] = out.get(key, 0.0) + 1.0  # genWeight = 1 in the builder's files
+    return out
+
+
+def test_yields_per_region_and_channel_match_reference(cfg, sample):
+    evs, path = sample
+    c = cfg.with_overrides(NO_SF)
+    out = HNLProcessor(c, models=False, systematics=False).process(_events(path, "WZ"))
+    expected = _reference_yields(evs, c)
+    assert sum(expected.values()) > 20  # the sample exercises the selection
+    h = out["hists"]["mt_total"]
+    for region in (r.name for r in c.regions):
+        for channel in c.channel_names:
+            want = expected.get((region, channel), 0.0)
+            if region not in h.axes["region"] or channel not in h.axes["channel"]:
+                assert want == 0.0
+                continue
+            got = h[{"dataset": "WZ", "region": region, "channel": channel, "systematic": NOMINAL}]
+            assert got.sum(flow=True).value == pytest.approx(want), (region, channel)
+    assert out["processed"] == {"WZ": {str(path): 600}}
+    assert out["sumw"] == {"WZ": pytest.approx(600.0)}
+    sr = out["cutflow"]["WZ"]["all"]
+    n_sel = sum(channel_event(ev, c, DEFAULTS)["selected"] for ev in evs)
+    assert int(sr["trigger"]["events"]) == n_sel
+
+
+def test_systematic_variations_are_filled(cfg, sample):
+    _, path = sample
+    out = HNLProcessor(cfg, models=False, systematics=True).process(_events(path, "WZ"))
+    h = out["hists"]["mt_total"]
+    systs = set(h.axes["systematic"])
+    assert {"tauIDUp", "tauIDDown", "pileupUp", "tauES_DM0Up", "unclustEnDown"} <= systs
+    tot = {s: h[{"systematic": s}].sum(flow=True).value for s in systs}
+    assert tot["tauIDUp"] > tot[NOMINAL] > tot["tauIDDown"]
+
+
+def test_empty_chunk(cfg, sample):
+    _, path = sample
+    ev = _events(path, "WZ")[:0]
+    out = HNLProcessor(cfg, models=False).process(ev)
+    assert out["processed"]["WZ"][str(path)] == 0
+    assert out["hists"]["mt_total"].sum().value == 0
+    assert int(out["cutflow"]["WZ"]["all"]["total"]["events"]) == 0
+
+
+def test_data_golden_json_and_primary_datasets(cfg, tmp_path):
+    evs = random_events(300, seed=4)
+    path = write_nanoaod(tmp_path / "data.root", evs, is_mc=False)
+    golden = tmp_path / "golden.json"
+    golden.write_text(json.dumps({"1": [[1, 1]]}))  # the builder writes run 1, lumi 1
+    c = cfg.with_overrides({"eras.2018.golden_json": str(golden)})
+    counts = {}
+    for pd in ("SingleMuon", "EGamma", "Tau"):
+        out = HNLProcessor(c, models=False).process(
+            _events(path, f"Data_{pd}", is_data=True, primary_dataset=pd)
+        )
+        flow = out["cutflow"][f"Data_{pd}"]["all"]
+        counts[pd] = int(flow["primary_dataset"]["events"])
+        assert int(flow["golden_json"]["events"]) == 300
+        assert out["lumi"][f"Data_{pd}"] == {(1, 1)}
+        assert set(out["hists"]["mt_total"].axes["systematic"]) <= {NOMINAL}
+    mu, e, tau = HLT_PATHS[0], HLT_PATHS[1], HLT_PATHS[2]
+    ref = {"SingleMuon": 0, "EGamma": 0, "Tau": 0}
+    for ev in evs:
+        hlt = ev["HLT"]
+        owner = "SingleMuon" if hlt[mu] else "EGamma" if hlt[e] else "Tau" if hlt[tau] else None
+        if owner:
+            ref[owner] += 1
+    assert counts == ref
+    excluded = tmp_path / "none.json"
+    excluded.write_text(json.dumps({"2": [[1, 10]]}))
+    c2 = cfg.with_overrides({"eras.2018.golden_json": str(excluded)})
+    out = HNLProcessor(c2, models=False).process(
+        _events(path, "Data_SingleMuon", is_data=True, primary_dataset="SingleMuon")
+    )
+    assert int(out["cutflow"]["Data_SingleMuon"]["all"]["golden_json"]["events"]) == 0
+    assert out["hists"]["mt_total"].sum().value == 0
+
+
+def test_construction_does_no_io_and_pickles(tmp_path):
+    missing = tmp_path / "not-yet-written.yaml"
+    proc = HNLProcessor(missing)  # read lazily, on first use
+    again = pickle.loads(pickle.dumps(proc))
+    assert isinstance(again, HNLProcessor)
+    with pytest.raises(Exception, match="not-yet-written.yaml"):
+        _ = again.cfg

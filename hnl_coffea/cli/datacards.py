@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import click
 
-from .common import config_options, not_implemented
+from .common import config_options, load_cli_config, user_errors
+from .postprocess import load_output
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--outdir", type=click.Path(file_okay=False), required=True)
 @click.option("--unblind", is_flag=True, help="Use observed data in the signal region.")
+@click.option(
+    "--discriminant",
+    default=None,
+    help="Histogram to fit (default: postprocessing.datacard_discriminant of the config).",
+)
+@click.option("--scheme", type=click.Choice(["increasing", "constant"]), default=None)
 @config_options
-def datacards(file, outdir, unblind, config_files, overrides) -> None:
+@user_errors
+def datacards(file, outdir, unblind, discriminant, scheme, config_files, overrides) -> None:
     """Write combine shapes and datacards per channel and mass hypothesis from FILE."""
-    not_implemented("datacards")
+    from ..postprocessing.combine import write_datacards
+
+    cfg = load_cli_config(config_files, overrides)
+    paths = write_datacards(
+        load_output(file), outdir, cfg, unblind=unblind, discriminant=discriminant, scheme=scheme
+    )
+    cards = [p for p in paths if p.name == "combined.txt"]
+    click.echo(f"wrote {len(paths)} files under {outdir}; combined cards:")
+    for p in cards:
+        click.echo(f"  {p}")
+    if cards:
+        observed = "# data_obs: observed data" in cards[0].read_text()
+        click.echo("data_obs: " + ("observed data" if observed else "Asimov sum of backgrounds"))

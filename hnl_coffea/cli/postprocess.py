@@ -2,15 +2,66 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from .common import config_options, not_implemented
+from .common import config_options, load_cli_config, user_errors
+
+
+def load_output(file: str) -> dict:
+    """Read a processor output saved with ``coffea.util.save``; one-line error if unreadable."""
+    from coffea.util import load
+
+    try:
+        out = load(file)
+    except Exception as err:  # noqa: BLE001 - any unpickling problem is a bad input file
+        raise ValueError(
+            f"cannot read processor output {file}: {type(err).__name__}: {err}"
+        ) from None
+    if not isinstance(out, dict):
+        raise ValueError(f"{file} holds a {type(out).__name__}, not a processor output dict")
+    return out
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--outdir", type=click.Path(file_okay=False), required=True)
+@click.option(
+    "--scheme",
+    type=click.Choice(["increasing", "constant"]),
+    default=None,
+    help="Adaptive binning scheme (default: postprocessing.binning_scheme of the config).",
+)
+@click.option(
+    "--max-rel-unc",
+    type=float,
+    default=None,
+    help="Largest relative background uncertainty per bin (default from the config: 0.15).",
+)
+@click.option("--unblind", is_flag=True, help="Show signal-region data in the plots.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Draw plots.")
+@click.option("--all-plots", is_flag=True, help="Every discriminant, mass, channel and feature.")
 @config_options
-def postprocess(file, outdir, config_files, overrides) -> None:
+@user_errors
+def postprocess(
+    file, outdir, scheme, max_rel_unc, unblind, plots, all_plots, config_files, overrides
+) -> None:
     """Rebin FILE's histograms adaptively, compute significances and draw plots."""
-    not_implemented("postprocess")
+    from rich.console import Console
+
+    from ..postprocessing.report import postprocess_output
+
+    cfg = load_cli_config(config_files, overrides)
+    output = load_output(file)
+    mode = "all" if all_plots else ("default" if plots else "none")
+    summary = postprocess_output(
+        output, outdir, cfg, scheme=scheme, max_rel_unc=max_rel_unc, unblind=unblind, plots=mode
+    )
+    console = Console()
+    console.print(summary.markdown() or "no discriminant histogram is filled")
+    for w in summary.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    console.print(f"tables and rebinned histograms: {', '.join(str(p) for p in summary.files)}")
+    if summary.plots:
+        console.print(f"{len(summary.plots)} plot files under {Path(outdir) / 'plots'}")

@@ -107,9 +107,13 @@ def plot_stack(
     else:
         ax.set_xlabel(xlabel or first.axes[0].label)
     ax.set_ylabel("Events / bin")
-    if logy and (total > 0).any():
+    shown = [total, *(h.values() for h in (signals or {}).values())]
+    if data is not None:
+        shown.append(data.values())
+    positive = np.concatenate([v[v > 0] for v in shown])
+    if logy and positive.size:
         ax.set_yscale("log")
-        ax.set_ylim(bottom=max(1e-3, 0.5 * total[total > 0].min()), top=total.max() * 1e3)
+        ax.set_ylim(bottom=max(1e-3, 0.5 * positive.min()), top=positive.max() * 1e3)
     if title:
         ax.set_title(title, loc="right", fontsize=12, pad=24)
     ax.legend(fontsize=11, ncol=2)

@@ -1,0 +1,54 @@
+"""``hnl-coffea postprocess`` and ``hnl-coffea datacards`` on a saved fake processor output."""
+
+from __future__ import annotations
+
+import csv
+
+from click.testing import CliRunner
+from coffea.util import save
+from test_postprocessing_fake_output import make_output
+
+from hnl_coffea.cli import main
+
+
+def test_postprocess_and_datacards_cli(cfg, tmp_path):
+    src = tmp_path / "output.coffea"
+    save(make_output(cfg, n=200), src)
+    runner = CliRunner()
+    res = runner.invoke(
+        main,
+        ["postprocess", str(src), "--outdir", str(tmp_path / "pp"), "--no-plots",
+         "--scheme", "constant", "--max-rel-unc", "0.2"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Transfer model" in res.output and "combined" in res.output
+    rows = list(csv.DictReader((tmp_path / "pp" / "significance.csv").open()))
+    channels = {r["channel"] for r in rows}
+    assert channels == {*cfg.channel_names, "average", "combined"}
+    assert {r["discriminant"] for r in rows} == {"mt_total", "score_parametric", "score_transfer"}
+    assert {float(r["mass"]) for r in rows} == {300.0, 500.0}
+    for r in rows:  # the combination is the quadrature sum of the five channels
+        if r["channel"] == "combined":
+            per = [
+                float(x["asimov"]) for x in rows
+                if x["discriminant"] == r["discriminant"] and x["mass"] == r["mass"]
+                and x["channel"] in cfg.channel_names
+            ]  # fmt: skip
+            assert abs(float(r["asimov"]) - sum(z * z for z in per) ** 0.5) < 1e-9
+    res = runner.invoke(
+        main, ["datacards", str(src), "--outdir", str(tmp_path / "dc"), "--unblind"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "observed data" in res.output
+    assert (tmp_path / "dc" / "m500" / "combined.txt").is_file()
+
+
+def test_unreadable_output_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.coffea"
+    bad.write_text("not a pickle")
+    res = CliRunner().invoke(main, ["postprocess", str(bad), "--outdir", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert "cannot read processor output" in res.output
+    save({"hists": {}}, bad)
+    res = CliRunner().invoke(main, ["datacards", str(bad), "--outdir", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "'datasets'" in res.output

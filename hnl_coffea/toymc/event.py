@@ -1,0 +1,277 @@
+"""One simulated chunk: GenPart record, pile-up, detector objects, MET and HLT decisions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detector import _Slots, make_fakes, make_jets, make_leptons, make_taus
+from .reco import Collection, select, stack
+from .truth import Truth
+
+__all__ = ["Chunk", "simulate", "TRIGGER_OBJECTS"]
+
+#: Trigger group → (collection, objects required); the pT threshold is read from the path name.
+TRIGGER_OBJECTS = {"single_mu": ("Muon", 1), "single_e": ("Electron", 1), "ditau": ("Tau", 2)}
+
+
+@dataclass
+class Chunk:
+    """Simulated events of one chunk: scalar branches, collections and HLT group decisions."""
+
+    n: int
+    scalars: dict[str, np.ndarray] = field(default_factory=dict)
+    collections: dict[str, Collection] = field(default_factory=dict)
+    trigger_groups: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _gen_record(truth: Truth) -> tuple[Collection, np.ndarray, Collection]:
+    """GenPart (valid slots, mother links remapped) and GenVisTau; returns the slot map too."""
+    valid = stack(truth.gen_valid)
+    sel = select(valid)
+    smap = sel.slot_map(valid.shape[1])
+    pt = stack([p.pt for p in truth.gen_p4])
+    eta = stack([p.eta for p in truth.gen_p4])
+    phi = stack([p.phi for p in truth.gen_p4])
+    mass = stack([np.maximum(p.mass, 0.0) for p in truth.gen_p4])
+    # neutral, massless particles along the beam would have infinite η; keep them finite
+    eta = np.clip(np.nan_to_num(eta, nan=0.0, posinf=20.0, neginf=-20.0), -20.0, 20.0)
+    pdg = stack(truth.gen_pdg, np.int32)
+    status = stack([truth.gen_status_array(i) for i in range(len(truth.gen_p4))], np.int32)
+    flags = np.broadcast_to(np.asarray(truth.gen_flags, np.int32), valid.shape)
+    mother_slot = np.broadcast_to(np.asarray(truth.gen_mother, np.int64), valid.shape)
+    mother = np.where(
+        mother_slot >= 0, smap[np.arange(truth.n)[:, None], np.maximum(mother_slot, 0)], -1
+    )
+    gen = Collection(
+        sel.counts,
+        {
+            "pt": sel.take(pt).astype(np.float32),
+            "eta": sel.take(eta).astype(np.float32),
+            "phi": sel.take(phi).astype(np.float32),
+            "mass": sel.take(mass).astype(np.float32),
+            "pdgId": sel.take(pdg),
+            "status": sel.take(status),
+            "statusFlags": sel.take(flags).astype(np.int32),
+            "genPartIdxMother": sel.take(mother).astype(np.int32),
+        },
+    )
+    # GenVisTau: the visible hadronic decay products of each τh
+    tabs = {k: [] for k in ("pt", "eta", "phi", "mass", "charge", "status", "mother", "valid")}
+    for slot, dec in truth.vistau:
+        v = dec.visible
+        tabs["pt"].append(v.pt)
+        tabs["eta"].append(v.eta)
+        tabs["phi"].append(v.phi)
+        tabs["mass"].append(v.mass)
+        tabs["charge"].append(-np.sign(truth.gen_pdg[slot]))
+        tabs["status"].append(dec.dm)
+        tabs["mother"].append(smap[:, slot])
+        tabs["valid"].append(truth.tau_slots[slot] & (dec.kind == 15))
+    if tabs["valid"]:
+        vsel = select(stack(tabs["valid"]))
+        vistau = Collection(
+            vsel.counts,
+            {
+                "pt": vsel.take(stack(tabs["pt"])).astype(np.float32),
+                "eta": vsel.take(stack(tabs["eta"])).astype(np.float32),
+                "phi": vsel.take(stack(tabs["phi"])).astype(np.float32),
+                "mass": vsel.take(stack(tabs["mass"])).astype(np.float32),
+                "charge": vsel.take(stack(tabs["charge"])).astype(np.int32),
+                "status": vsel.take(stack(tabs["status"])).astype(np.int32),
+                "genPartIdxMother": vsel.take(stack(tabs["mother"])).astype(np.int32),
+            },
+        )
+    else:
+        f4, i4 = np.float32, np.int32
+        vistau = _empty(
+            truth.n,
+            {
+                "pt": f4,
+                "eta": f4,
+                "phi": f4,
+                "mass": f4,
+                "charge": i4,
+                "status": i4,
+                "genPartIdxMother": i4,
+            },
+        )
+    return gen, smap, vistau
+
+
+def _met(rng, chunk: Chunk, truth: Truth, n_pu: np.ndarray) -> dict[str, np.ndarray]:
+    """MET = neutrinos − object mismeasurement + unclustered noise, with its covariance."""
+    n = truth.n
+    mex, mey = truth.nu_px.copy(), truth.nu_py.copy()
+    sum_et = 250.0 + 8.0 * n_pu + rng.gamma(2.0, 40.0, n)
+    jets = chunk.collections["Jet"]
+    ev = np.repeat(np.arange(n), jets.counts)
+    mex -= np.bincount(ev, jets.fields["_dpx"], n)
+    mey -= np.bincount(ev, jets.fields["_dpy"], n)
+    jpt = jets.fields["pt"].astype(np.float64)
+    jphi = jets.fields["phi"].astype(np.float64)
+    s2 = (0.12 * jpt) ** 2
+    cxx = np.bincount(ev, s2 * np.cos(jphi) ** 2, n)
+    cyy = np.bincount(ev, s2 * np.sin(jphi) ** 2, n)
+    cxy = np.bincount(ev, s2 * np.cos(jphi) * np.sin(jphi), n)
+    sum_et += np.bincount(ev, jpt, n)
+    for name in ("Muon", "Electron"):
+        c = chunk.collections[name]
+        lev = np.repeat(np.arange(n), c.counts)
+        pt = c.fields["pt"].astype(np.float64)
+        phi = c.fields["phi"].astype(np.float64)
+        mex -= np.bincount(
+            lev, pt * np.cos(phi) - c.fields["_gen_pt"] * np.cos(c.fields["_gen_phi"]), n
+        )
+        mey -= np.bincount(
+            lev, pt * np.sin(phi) - c.fields["_gen_pt"] * np.sin(c.fields["_gen_phi"]), n
+        )
+        sum_et += np.bincount(lev, pt, n)
+    sigma_u2 = 0.36 * (250.0 + 8.0 * n_pu)
+    mex += rng.normal(0.0, np.sqrt(sigma_u2))
+    mey += rng.normal(0.0, np.sqrt(sigma_u2))
+    cxx += sigma_u2
+    cyy += sigma_u2
+    det = cxx * cyy - cxy**2
+    sig = (cyy * mex**2 - 2 * cxy * mex * mey + cxx * mey**2) / det
+    unc = np.sqrt(0.1 * sigma_u2)
+    f32 = np.float32
+    return {
+        "pt": np.hypot(mex, mey).astype(f32),
+        "phi": np.arctan2(mey, mex).astype(f32),
+        "sumEt": sum_et.astype(f32),
+        "covXX": cxx.astype(f32),
+        "covXY": cxy.astype(f32),
+        "covYY": cyy.astype(f32),
+        "significance": sig.astype(f32),
+        "MetUnclustEnUpDeltaX": rng.normal(0.0, unc).astype(f32),
+        "MetUnclustEnUpDeltaY": rng.normal(0.0, unc).astype(f32),
+    }
+
+
+def path_threshold(path: str) -> float:
+    """The pT threshold encoded in an HLT path name (first number, e.g. IsoMu24 → 24)."""
+    m = re.search(r"(\d+)", path)
+    if m is None:
+        raise ValueError(f"cannot read a pT threshold from trigger path {path!r}")
+    return float(m.group(1))
+
+
+def _triggers(rng, chunk: Chunk, triggers: dict[str, tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """HLT bits: a path fires with a plateau efficiency on objects above its threshold."""
+    n = chunk.n
+    bits: dict[str, np.ndarray] = {}
+    for group, paths in triggers.items():
+        if group not in TRIGGER_OBJECTS:
+            raise ValueError(
+                f"trigger group {group!r} unknown to the toy generator; known: {', '.join(TRIGGER_OBJECTS)}"
+            )
+        name, need = TRIGGER_OBJECTS[group]
+        c = chunk.collections[name]
+        ev = np.repeat(np.arange(n), c.counts)
+        pt, eta = c.fields["pt"], c.fields["eta"]
+        if name == "Muon":
+            online = (c.fields["pfRelIso04_all"] < 0.2) & c.fields["mediumId"]
+        elif name == "Electron":
+            online = c.fields["mvaIso_WP90"]
+        else:
+            online = (c.fields["rawDeepTauVSjet"] > 0.6) & (np.abs(eta) < 2.1)
+        u = rng.random(len(pt))
+        fired_any = np.zeros(n, bool)
+        for path in paths:
+            thr = path_threshold(path)
+            turn_on = 0.92 / (1.0 + np.exp(-(pt - thr - 1.5) / 0.8))
+            ok = online & (u < turn_on)
+            fired = np.bincount(ev[ok], minlength=n) >= need
+            bits[f"HLT_{path}"] = fired
+            fired_any |= fired
+        chunk.trigger_groups[group] = fired_any
+    return bits
+
+
+def _empty(n: int, fields: dict[str, type]) -> Collection:
+    return Collection(np.zeros(n, np.int32), {k: np.zeros(0, t) for k, t in fields.items()})
+
+
+def simulate(rng: np.random.Generator, truth: Truth, triggers: dict[str, tuple[str, ...]]) -> Chunk:
+    """Run the toy detector on one chunk of generator-level events."""
+    n = truth.n
+    chunk = Chunk(n)
+    n_true = np.clip(rng.normal(32.0, 11.0, n), 1.0, 80.0)
+    n_pu = rng.poisson(n_true).astype(np.float64)
+    chunk.scalars["Pileup_nTrueInt"] = n_true.astype(np.float32)
+    chunk.scalars["PV_npvsGood"] = np.maximum(rng.binomial(n_pu.astype(np.int64), 0.75), 1).astype(
+        np.int32
+    )
+    chunk.scalars["fixedGridRhoFastjetAll"] = np.clip(
+        0.55 * n_pu + rng.normal(1.0, 1.5, n), 0, None
+    ).astype(np.float32)
+
+    gen, gen_map, vistau = _gen_record(truth)
+    truth.visible.extend(make_fakes(rng, truth))
+    jet, genjet, jet_map = make_jets(rng, truth, n_pu)
+    slots = _Slots(truth.visible)
+    c = chunk.collections
+    c["Muon"] = make_leptons(rng, slots, 13, n_pu, jet_map, gen_map)
+    c["Electron"] = make_leptons(rng, slots, 11, n_pu, jet_map, gen_map)
+    c["Tau"] = make_taus(rng, slots, n_pu, jet_map, gen_map)
+    c["Jet"] = jet
+    c["GenJet"] = genjet
+    c["GenPart"] = gen
+    c["GenVisTau"] = vistau
+    _jet_lepton_links(c)
+    c["MET"] = Collection(None, _met(rng, chunk, truth, n_pu))
+    chunk.scalars.update(_triggers(rng, chunk, triggers))
+    f4, i4 = np.float32, np.int32
+    c["Photon"] = _empty(
+        n, {"pt": f4, "eta": f4, "phi": f4, "electronIdx": i4, "jetIdx": i4, "genPartIdx": i4}
+    )
+    c["FsrPhoton"] = _empty(n, {"pt": f4, "eta": f4, "phi": f4, "muonIdx": i4})
+    c["LowPtElectron"] = _empty(
+        n,
+        {
+            "pt": f4,
+            "eta": f4,
+            "phi": f4,
+            "mass": f4,
+            "charge": i4,
+            "electronIdx": i4,
+            "photonIdx": i4,
+            "genPartIdx": i4,
+        },
+    )
+    c["FatJet"] = _empty(
+        n,
+        {
+            "pt": f4,
+            "eta": f4,
+            "phi": f4,
+            "mass": f4,
+            "subJetIdx1": i4,
+            "subJetIdx2": i4,
+            "genJetAK8Idx": i4,
+        },
+    )
+    c["SubJet"] = _empty(n, {"pt": f4, "eta": f4, "phi": f4, "mass": f4})
+    c["GenJetAK8"] = _empty(n, {"pt": f4, "eta": f4, "phi": f4, "mass": f4})
+    return chunk
+
+
+def _jet_lepton_links(c: dict[str, Collection]) -> None:
+    """``Jet_muonIdx1/2`` and ``Jet_electronIdx1/2``: the leptons inside each jet."""
+    jets = c["Jet"]
+    joff = jets.offsets
+    for name, key in (("Muon", "muon"), ("Electron", "electron")):
+        lep = c[name]
+        lev = np.repeat(np.arange(len(lep.counts)), lep.counts)
+        local = np.arange(len(lev)) - lep.offsets[lev]
+        j = lep.fields["jetIdx"]
+        has = j >= 0
+        idx1 = np.full(len(jets.fields["pt"]), -1, np.int32)
+        # reverse order so that the leading lepton wins when two share a jet
+        target = (joff[lev] + j)[has][::-1]
+        idx1[target] = local[has][::-1]
+        jets.fields[f"{key}Idx1"] = idx1
+        jets.fields[f"{key}Idx2"] = np.full(len(idx1), -1, np.int32)

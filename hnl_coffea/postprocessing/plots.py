@@ -35,7 +35,7 @@ def save_figure(fig: plt.Figure, base: Path, formats: Sequence[str] = FORMATS) -
 
 def _label(ax: plt.Axes, lumi: float | None, data: bool) -> None:
     hep.cms.label(
-        "Preliminary" if data else "Simulation Preliminary",
+        "Preliminary",  # mplhep prefixes "Simulation" when data=False
         data=data,
         lumi=None if lumi is None else round(lumi, 1),
         ax=ax,

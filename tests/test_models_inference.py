@@ -281,3 +281,20 @@ def test_runner_inside_coffea_executors(parametric, shared_nanoaod):
     assert serial["sum"].shape == (16,) and serial["n"] > 0
     assert parallel["n"] == serial["n"]
     np.testing.assert_allclose(parallel["sum"], serial["sum"], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_runner_inside_dask_local_cluster(parametric, shared_nanoaod):
+    from coffea import processor
+    from distributed import Client, LocalCluster
+
+    _, path, _ = parametric
+    runner = ModelRunner(path)
+    serial = _run_processor(runner, shared_nanoaod, processor.IterativeExecutor())
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        dask_out = _run_processor(runner, shared_nanoaod, processor.DaskExecutor(client=client))
+    assert dask_out["n"] == serial["n"]
+    np.testing.assert_allclose(dask_out["sum"], serial["sum"], rtol=1e-6)

@@ -155,10 +155,11 @@ def make_jobqueue_cluster(opts: ExecutorOptions):
         "local_directory": opts.local_directory,
         "log_directory": opts.log_directory,
         "interface": opts.interface,
-        "dashboard_address": None,
     }
+    # the dashboard listens on loopback only (reach it with ssh -L)
+    kwargs["scheduler_options"] = {"dashboard_address": "127.0.0.1:0"}
     if opts.host:
-        kwargs["scheduler_options"] = {"host": opts.host}
+        kwargs["scheduler_options"]["host"] = opts.host
     if opts.cluster == "htcondor":
         cls = dask_jobqueue.HTCondorCluster
         kwargs["disk"] = opts.disk
@@ -175,7 +176,7 @@ def make_jobqueue_cluster(opts: ExecutorOptions):
         kwargs["job_extra_directives"] = list(opts.job_extra)
         kwargs["queue"] = opts.queue
         kwargs["account"] = opts.account
-    return cls(**{k: v for k, v in kwargs.items() if v is not None or k == "dashboard_address"})
+    return cls(**{k: v for k, v in kwargs.items() if v is not None})
 
 
 def _condor_directives(opts: ExecutorOptions) -> dict[str, str]:
@@ -272,23 +273,33 @@ def open_backend(opts: ExecutorOptions, retries: int = 3, status: bool = True) -
     finally:
         client.close()
         if cluster is not None:
-            cluster.close()
+            cluster.close()  # cancels the batch jobs we submitted
 
 
 def _start_jobs(backend: Backend, opts: ExecutorOptions) -> None:
     cluster = backend.cluster
-    if opts.min_workers is not None or opts.max_workers is not None:
-        lo = opts.min_workers or 1
-        cluster.adapt(minimum=lo, maximum=opts.max_workers or max(lo, opts.workers or lo))
-        cluster.scale(lo)
-    else:
-        cluster.scale(opts.workers or 1)
+    adaptive = opts.min_workers is not None or opts.max_workers is not None
+    n = (opts.min_workers or 1) if adaptive else (opts.workers or 1)
+    # What SpecCluster.scale(n) does, but awaited here so that a refused submission
+    # (sbatch/condor_submit error) is raised instead of only logged in the background.
+    while len(cluster.worker_spec) < n:
+        cluster.worker_spec.update(cluster.new_worker_spec())
     try:
-        cluster.sync(
-            cluster._correct_state
-        )  # submission errors (sbatch/condor_submit) surface here
+        cluster.sync(cluster._correct_state)
     except Exception as err:
-        raise ClusterError(f"{opts.cluster}: job submission failed: {_one_line(err)}") from None
+        from distributed.core import Status
+
+        for name, job in list(cluster.workers.items()):  # forget jobs that were refused
+            if getattr(job, "job_id", None) is None:
+                job.status = Status.failed
+                del cluster.workers[name]
+                cluster.worker_spec.pop(name, None)
+        text = str(err)
+        reason = text.split("stderr:", 1)[1] if "stderr:" in text else text
+        raise ClusterError(f"{opts.cluster}: job submission failed: {_one_line(reason)}") from None
+    if adaptive:
+        hi = opts.max_workers or max(n, opts.workers or n)
+        cluster.adapt(minimum=n, maximum=hi)
 
 
 def _wait_for_workers(backend: Backend, opts: ExecutorOptions) -> None:

@@ -7,6 +7,7 @@ this module.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,7 @@ class ToyProcessor(processor.ProcessorABC):
             "hists": {"muon_pt": h},
             "sum_pt": {ds: float(np.sum(flat, dtype=np.float64))},
             "processed": {ds: {fname: n}},
+            "jobs": {os.environ.get("SLURM_JOB_ID", "local"): 1},
             "cutflow": {
                 ds: {
                     "all": {

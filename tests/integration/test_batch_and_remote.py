@@ -1,0 +1,174 @@
+"""End to end on a real one-node SLURM cluster and a real XRootD server (all on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from coffea.util import load
+
+from hnl_coffea.cli import main
+from hnl_coffea.executors import ClusterError, ExecutorOptions
+from hnl_coffea.fileset import load_fileset
+from hnl_coffea.runner import RunError, RunOptions, run_fileset
+
+from .toyproc import ToyProcessor
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+
+def _remote_fileset(toy_files, xrootd, tmp_path, extra: str | None = None):
+    """The toy fileset as LFNs (``/store/...``) written to JSON, plus a redirector URL."""
+    path, _, export = toy_files
+    fs = json.loads(path.read_text())
+    for spec in fs.values():
+        spec["files"] = {"/" + str(p.relative_to(export)): t for p, t in _paths(spec)}
+    if extra:
+        fs["WZ"]["files"][extra] = "Events"
+    out = tmp_path / "remote.json"
+    out.write_text(json.dumps(fs))
+    return out
+
+
+def _paths(spec):
+    from pathlib import Path
+
+    return [(Path(p), t) for p, t in spec["files"].items()]
+
+
+def _local_reference(toy_files):
+    path, refs, _ = toy_files
+    out, _ = run_fileset(ToyProcessor(), json.loads(path.read_text()), RunOptions(50, status=False))
+    return out, refs
+
+
+def _slurm_site(tmp_path, slurm, **extra) -> str:
+    site = {
+        "cluster": "slurm",
+        "cores": 1,
+        "memory": "2GB",
+        "walltime": "00:10:00",
+        "queue": slurm.partition,
+        "job_extra": ["--job-name=hnl-it"],
+        "interface": "lo",
+        "log_directory": str(slurm.folder / "logs"),
+        "worker_timeout": 60,
+        **extra,
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(json.dumps(site))  # JSON is YAML
+    return str(path)
+
+
+def _submitted(slurm) -> int:
+    return (slurm.folder / "slurmctld.log").read_text().count("_slurm_rpc_submit_batch_job")
+
+
+def test_lfn_redirector_is_joined_once(toy_files, xrootd, tmp_path):
+    remote = _remote_fileset(toy_files, xrootd, tmp_path)
+    host = xrootd.rstrip("/")  # root://127.0.0.1:PORT
+    for redirector in (host, host + "/", host + "//"):
+        fs = load_fileset(remote, redirector=redirector)
+        urls = [u for spec in fs.values() for u in spec["files"]]
+        assert all(u.startswith(host + "//store/mc/toy/") for u in urls), urls
+        assert all("///" not in u for u in urls)
+    ref, refs = _local_reference(toy_files)
+    out, summary = run_fileset(ToyProcessor(), fs, RunOptions(50, status=False))
+    by_name = {k.rsplit("/", 1)[1]: v for k, v in refs.items()}
+    for ds, files in out["processed"].items():
+        assert {u.rsplit("/", 1)[1]: n for u, n in files.items()} == {
+            u.rsplit("/", 1)[1]: by_name[u.rsplit("/", 1)[1]]["entries"] for u in files
+        }
+        np.testing.assert_allclose(
+            out["hists"]["muon_pt"][ds, :].values(), ref["hists"]["muon_pt"][ds, :].values()
+        )
+
+
+def test_missing_remote_file_fails_or_is_skipped(toy_files, xrootd, tmp_path):
+    missing = "/store/mc/toy/not_on_server.root"
+    remote = _remote_fileset(toy_files, xrootd, tmp_path, extra=missing)
+    fs = load_fileset(remote, redirector=xrootd)
+    url = xrootd.rstrip("/") + "/" + missing
+    with pytest.raises(RunError) as err:
+        run_fileset(ToyProcessor(), fs, RunOptions(200, status=False, retries=0, timeout=20))
+    assert url in str(err.value) and "no such file" in str(err.value).lower()
+    opts = RunOptions(200, status=False, retries=0, timeout=20, skip_bad_files=True)
+    out, summary = run_fileset(ToyProcessor(), fs, opts)
+    (skipped,) = summary.skipped
+    assert (skipped.path, skipped.events_lost) == (url, None)
+    assert f"{url} [WZ]: events lost unknown" in summary.format()
+    assert sum(out["processed"]["WZ"].values()) == 260 + 140
+
+
+def test_slurm_over_xrootd_matches_iterative_local(toy_files, xrootd, slurm, tmp_path):
+    remote = _remote_fileset(toy_files, xrootd, tmp_path)
+    ref, refs = _local_reference(toy_files)
+    before = _submitted(slurm)
+    out_file = tmp_path / "out.coffea"
+    args = ["run", str(remote), "--redirector", xrootd, "--site", _slurm_site(tmp_path, slurm)]
+    args += ["--workers", "2", "--chunksize", "50", "--no-progress", "-o", str(out_file)]
+    args += ["--processor", "integration.toyproc:ToyProcessor"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert _submitted(slurm) - before == 2  # two real sbatch jobs
+    out = load(out_file)
+    jobs = out["jobs"]
+    assert "local" not in jobs and sum(jobs.values()) == out["summary"]["n_chunks"]
+    by_name = {k.rsplit("/", 1)[1]: v["entries"] for k, v in refs.items()}
+    for ds in ref["processed"]:
+        got = out["processed"][ds]
+        assert all(u.startswith("root://127.0.0.1:") for u in got)
+        assert {u.rsplit("/", 1)[1]: n for u, n in got.items()} == {
+            u.rsplit("/", 1)[1]: by_name[u.rsplit("/", 1)[1]] for u in got
+        }
+        for step, val in ref["cutflow"][ds]["all"].items():
+            np.testing.assert_array_equal(out["cutflow"][ds]["all"][step], val)
+        h, r = out["hists"]["muon_pt"][ds, :], ref["hists"]["muon_pt"][ds, :]
+        np.testing.assert_allclose(h.values(), r.values(), rtol=1e-12)
+        np.testing.assert_allclose(h.variances(), r.variances(), rtol=1e-12)
+        assert out["sum_pt"][ds] == pytest.approx(ref["sum_pt"][ds], rel=1e-12)
+
+
+def test_cancelled_slurm_job_loses_nothing(toy_files, slurm, tmp_path):
+    path, refs, _ = toy_files
+    fs = json.loads(path.read_text())
+    opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm), workers=2)
+    cancelled: list[str] = []
+
+    def cancel_one() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            running = [j for j, state in slurm.jobs() if state == "RUNNING"]
+            if len(running) == 2:
+                time.sleep(4.0)  # workers connect and start on chunks
+                slurm.run("scancel", running[0])
+                cancelled.append(running[0])
+                return
+            time.sleep(0.3)
+
+    killer = threading.Thread(target=cancel_one)
+    killer.start()
+    out, summary = run_fileset(
+        ToyProcessor(sleep=0.3), fs, RunOptions(20, status=False, retries=1), opts
+    )
+    killer.join()
+    assert cancelled, "no SLURM job was running to cancel"
+    assert out["processed"] == {
+        ds: {f: refs[f]["entries"] for f in spec["files"]} for ds, spec in fs.items()
+    }
+    assert len(summary.lost_workers) >= 1
+    assert "LOST" in summary.format()
+
+
+def test_impossible_memory_request_fails_fast_with_reason(slurm, toy_files, tmp_path):
+    path = toy_files[0]
+    too_much = f"{2 * slurm.memory_mb}MB"
+    opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm, memory=too_much), workers=1)
+    with pytest.raises(ClusterError) as err:
+        run_fileset(ToyProcessor(), json.loads(path.read_text()), RunOptions(status=False), opts)
+    msg = str(err.value)
+    assert "slurm" in msg and "Memory specification can not be satisfied" in msg

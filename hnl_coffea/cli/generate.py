@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import config_options, not_implemented
+from .common import config_options, load_cli_config, user_errors
 
 
 @click.command()
@@ -14,7 +14,7 @@ from .common import config_options, not_implemented
     type=int,
     default=100_000,
     show_default=True,
-    help="Events per background sample scale (see docs).",
+    help="Total events over all samples (signal share set by --signal-fraction).",
 )
 @click.option(
     "--output",
@@ -44,7 +44,61 @@ from .common import config_options, not_implemented
     show_default=True,
     help="ROOT compression algorithm.",
 )
+@click.option("--compression-level", type=int, default=None, help="Compression level.")
+@click.option(
+    "--signal-fraction",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.3,
+    show_default=True,
+    help="Share of --events given to the signal mass points.",
+)
+@click.option(
+    "--sample",
+    "samples",
+    multiple=True,
+    help="Generate only this sample (repeatable), e.g. WZTo3LNu or HNL_M300.",
+)
 @config_options
-def generate(events, output, seed, layout, compression, config_files, overrides) -> None:
+@user_errors
+def generate(
+    events,
+    output,
+    seed,
+    layout,
+    compression,
+    compression_level,
+    signal_fraction,
+    samples,
+    config_files,
+    overrides,
+) -> None:
     """Generate toy NanoAOD signal and background samples and DIR/fileset.json."""
-    not_implemented("generate")
+    import json
+    import time
+
+    from ..toymc import generate_fileset
+
+    cfg = load_cli_config(config_files, overrides)
+    t0 = time.perf_counter()
+    path = generate_fileset(
+        output,
+        events,
+        seed=seed,
+        layout=layout,
+        compression=compression,
+        compression_level=compression_level,
+        cfg=cfg,
+        samples=list(samples) or None,
+        signal_fraction=signal_fraction,
+    )
+    dt = time.perf_counter() - t0
+    fileset = json.loads(path.read_text())
+    total = sum(d["metadata"].get("n_events", 0) for d in fileset.values())
+    click.echo(f"{'dataset':<14} {'events':>9} {'xsec [pb]':>11} {'sumw':>10}")
+    for name, d in fileset.items():
+        md = d["metadata"]
+        click.echo(f"{name:<14} {md['n_events']:>9} {md['xsec']:>11.4g} {md['sumw']:>10.0f}")
+    click.echo(
+        f"{total} events in {len(fileset)} datasets ({layout} layout, {compression}) "
+        f"in {dt:.1f} s → {path}"
+    )

@@ -183,7 +183,7 @@ def _triggers(rng, chunk: Chunk, triggers: dict[str, tuple[str, ...]]) -> dict[s
         for path in paths:
             thr = path_threshold(path)
             turn_on = 0.92 / (1.0 + np.exp(-(pt - thr - 1.5) / 0.8))
-            ok = online & (u < turn_on)
+            ok = online & (pt > thr) & (u < turn_on)
             fired = np.bincount(ev[ok], minlength=n) >= need
             bits[f"HLT_{path}"] = fired
             fired_any |= fired

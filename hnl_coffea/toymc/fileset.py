@@ -11,8 +11,9 @@ import numpy as np
 
 from ..config import AnalysisConfig, load_config
 from .event import simulate
+from .layout import LAYOUTS
 from .samples import Sample, all_samples, signal_sample, split_events
-from .writer import chunk_sizes, sample_rng, to_branches, write_events
+from .writer import chunk_sizes, compression_for, sample_rng, to_branches, write_events
 
 __all__ = ["generate_sample", "generate_fileset", "find_sample", "DEFAULT_CHUNK_SIZE"]
 
@@ -76,6 +77,9 @@ def generate_sample(
     """
     cfg = cfg or load_config()
     sample = find_sample(name, cfg)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown NanoAOD layout {layout!r}; allowed: {', '.join(LAYOUTS)}")
+    compression_for(compression, compression_level)
     if n_events <= 0:
         raise ValueError(f"sample {name!r}: n_events must be > 0, got {n_events}")
     sums = {"sumw": 0.0, "sumw2": 0.0}

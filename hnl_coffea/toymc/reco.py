@@ -33,11 +33,13 @@ class Flat:
 
     def take(self, table: np.ndarray) -> np.ndarray:
         """Pick the selected entries of an (event × slot) table."""
-        return table[self.ev, self.slot]
+        return table.ravel()[self.ev * table.shape[1] + self.slot]
 
     def sort_by(self, key: np.ndarray) -> np.ndarray:
-        """Reorder by event, then ``key`` descending; returns the permutation applied."""
-        order = np.lexsort((-key, self.ev))
+        """Reorder by event, then ``key`` (≥ 0, e.g. pT) descending; returns the permutation."""
+        # one float sort key: event number, then 0.5/(1 + key) in (0, 0.5]
+        composite = self.ev.astype(np.float64) + 0.5 / (1.0 + np.maximum(key, 0.0))
+        order = np.argsort(composite, kind="stable")
         self.ev, self.slot = self.ev[order], self.slot[order]
         return order
 

@@ -26,10 +26,10 @@ __all__ = ["COMPRESSION", "compression_for", "sample_rng", "write_events", "chun
 
 #: Compression algorithms and their default levels.
 COMPRESSION = {
-    "zstd": (uproot.ZSTD, 5),
+    "zstd": (uproot.ZSTD, 1),
     "lzma": (uproot.LZMA, 9),
-    "lz4": (uproot.LZ4, 4),
-    "zlib": (uproot.ZLIB, 6),
+    "lz4": (uproot.LZ4, 1),
+    "zlib": (uproot.ZLIB, 1),
 }
 METADATA_KEY = "hnl_coffea_toymc"
 

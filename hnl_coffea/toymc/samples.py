@@ -7,15 +7,15 @@ sample             σ [pb]       share      content
 ``WZTo3LNu``       4.43         30 %       W → ℓν, Z → ℓℓ (ℓ = e, μ, τ)
 ``ZZTo4L``         1.26         15 %       Z Z → 4ℓ, one lepton lost in half the events
 ``TTTo2L2Nu``      88.3         25 %       t t̄ → b ℓν b̄ ℓν, extra jets; jet/b fakes
-``DYJetsToLL``     6077         15 %       Z/γ* → ℓℓ + jets; jet → τh fakes
-``WJetsToLNu``     61527        5 %        W → ℓν + jets; jet → τh fakes
+``DYJetsToLL``     1094         15 %       Z/γ* → ℓℓ + ≥ 1 jet (18 % of 6077 pb); fakes
+``WJetsToLNu``     12305        5 %        W → ℓν + ≥ 1 jet (20 % of 61527 pb); fakes
 ``ZGToLLG``        51.1         10 %       Z → ℓℓ + γ converting to an electron
 =================  ===========  =========  ==============================================
 
 ``n_events`` of :func:`hnl_coffea.toymc.generate_fileset` is the total over all samples:
 a fraction ``signal_fraction`` (default 0.3) is shared equally by the 16 signal mass
 points, the rest by the backgrounds with the shares above. The signal is a τ-coupled HNL
-with |V_τN|² = 10⁻² and σ(m) = 12 pb · (85 GeV / m)^3.5, already multiplied by the
+with |V_τN|² = 10⁻³ and σ(m) = 1.2 pb · (85 GeV / m)^3.5, already multiplied by the
 branching fraction of the generated three-lepton decays.
 """
 
@@ -44,7 +44,7 @@ from .truth import HARD, ORIGIN, JetSlot, Truth, Visible
 
 __all__ = ["Sample", "background_samples", "signal_sample", "all_samples", "split_events"]
 
-V2_TAU = 1e-2
+V2_TAU = 1e-3
 _SIGNAL_SIGMA0, _SIGNAL_M0, _SIGNAL_SLOPE = 12.0, 85.0, 3.5
 
 
@@ -95,9 +95,11 @@ def _z_to_ll(rng, t: Truth, z: P4, z_idx: int) -> tuple[int, int]:
     return t.add_lepton(rng, l1, flav, z_idx), t.add_lepton(rng, l2, -flav, z_idx)
 
 
-def _add_jets(rng, t: Truth, mean: float, slots: int, pt0: float = 20.0, scale: float = 30.0):
+def _add_jets(
+    rng, t: Truth, mean: float, slots: int, pt0: float = 20.0, scale: float = 30.0, at_least=0
+):
     """Initial-state radiation jets: Poisson multiplicity, falling pT, mostly light flavour."""
-    njet = rng.poisson(mean, t.n)
+    njet = at_least + rng.poisson(mean, t.n)
     for k in range(slots):
         pt = pt0 + rng.exponential(scale, t.n)
         eta = np.clip(rng.normal(0.0, 1.8, t.n), -4.7, 4.7)
@@ -196,7 +198,7 @@ def build_dy(rng: np.random.Generator, n: int) -> Truth:
     z = produce(rng, m, 15, 1.8)
     idx = t.add_gen(z, np.full(n, 23), 62, HARD, -1)
     _z_to_ll(rng, t, z, idx)
-    _add_jets(rng, t, 1.6, 4, pt0=20.0, scale=35.0)
+    _add_jets(rng, t, 0.4, 4, pt0=20.0, scale=35.0, at_least=1)
     return t
 
 
@@ -206,7 +208,7 @@ def build_wjets(rng: np.random.Generator, n: int) -> Truth:
     q = _charges(rng, n)
     idx = t.add_gen(w, 24 * q, 62, HARD, -1)
     _w_to_lnu(rng, t, w, idx, q)
-    _add_jets(rng, t, 2.2, 5, pt0=20.0, scale=40.0)
+    _add_jets(rng, t, 0.6, 5, pt0=20.0, scale=40.0, at_least=1)
     return t
 
 
@@ -244,7 +246,7 @@ def build_zgamma(rng: np.random.Generator, n: int) -> Truth:
 
 
 def signal_xsec(m_hnl: float) -> float:
-    """Toy signal cross section in pb (σ·BR, |V_τN|² = 10⁻²)."""
+    """Toy signal cross section in pb (σ·BR at the default |V_τN|² = 10⁻³)."""
     return _SIGNAL_SIGMA0 * (V2_TAU / 1e-2) * (_SIGNAL_M0 / m_hnl) ** _SIGNAL_SLOPE
 
 
@@ -267,8 +269,8 @@ def background_samples() -> list[Sample]:
         Sample("WZTo3LNu", "WZ", 4.43, build_wz, 0.30, neg_weight_fraction=0.08),
         Sample("ZZTo4L", "ZZ", 1.26, build_zz, 0.15, neg_weight_fraction=0.02),
         Sample("TTTo2L2Nu", "TT", 88.3, build_ttbar, 0.25, neg_weight_fraction=0.004),
-        Sample("DYJetsToLL", "DY", 6077.0, build_dy, 0.15, neg_weight_fraction=0.16),
-        Sample("WJetsToLNu", "WJets", 61527.0, build_wjets, 0.05, neg_weight_fraction=0.0),
+        Sample("DYJetsToLL", "DY", 6077.0 * 0.18, build_dy, 0.15, neg_weight_fraction=0.16),
+        Sample("WJetsToLNu", "WJets", 61527.0 * 0.20, build_wjets, 0.05, neg_weight_fraction=0.0),
         Sample("ZGToLLG", "ZG", 51.1, build_zgamma, 0.10, neg_weight_fraction=0.18),
     ]
 

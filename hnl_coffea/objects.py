@@ -170,3 +170,21 @@ def select_objects(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> Ob
     jets = lib.with_field(jets, jets.btagDeepFlavB > wp, "btag")
 
     return Objects(muons=muons, electrons=electrons, taus=taus, jets=jets, met=objs.met)
+
+
+def preselection(objs: Objects, cfg: AnalysisConfig, margin: float = 0.8) -> Any:
+    """Events with at least three e/μ/τh candidates above ``margin`` × their pT threshold and
+    inside the η acceptance (no ID, isolation or overlap requirement).
+
+    A superset of the events passing the ``three_leptons`` step for every energy-scale
+    variation smaller than ``1 − margin``, so running the full selection only on these events
+    changes no result; it only skips events that cannot have three leptons.
+    """
+    c = cfg.objects
+    lib = array_module(objs.muons)
+    n = 0
+    for coll, cuts in ((objs.muons, c.muon), (objs.electrons, c.electron), (objs.taus, c.tau)):
+        n = n + lib.sum(
+            (coll.pt > margin * cuts.pt_min) & (abs(coll.eta) < cuts.abs_eta_max), axis=1
+        )
+    return n >= 3

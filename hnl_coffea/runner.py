@@ -295,5 +295,7 @@ def _selected(result: Any) -> dict[str, int]:
             steps = per.get("all") if isinstance(per, Mapping) else None
             if isinstance(steps, Mapping) and steps:
                 last = list(steps.values())[-1]
+                if isinstance(last, Mapping):  # hnl_coffea.cutflow rows: {"events", "sumw", ...}
+                    last = last.get("events", 0)
                 out[ds] = int(np.ravel(last)[0])
     return out

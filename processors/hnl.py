@@ -27,7 +27,7 @@ from hnl_coffea.fileset import dataset_metadata
 from hnl_coffea.histograms import NOMINAL, book_histograms, fill_entries, region_entries
 from hnl_coffea.models.inference import ModelRunner
 from hnl_coffea.nanoaod import detect_layout
-from hnl_coffea.objects import load_objects
+from hnl_coffea.objects import load_objects, preselection
 
 __all__ = ["HNLProcessor"]
 
@@ -110,6 +110,10 @@ class HNLProcessor(processor.ProcessorABC):
         ) and not meta.is_data
 
         layout = detect_layout(events, cfg.objects.tau.deeptau_version)
+        # Events that cannot have three leptons under any variation skip the heavy selection;
+        # they would fail its first step (``three_leptons``) anyway.
+        total_row = _row(events, meta.is_data)
+        events = events[np.asarray(preselection(load_objects(events, cfg, layout), cfg))]
         objs = load_objects(events, cfg, layout)
         variations = [(NOMINAL, objs)]
         if with_syst:
@@ -139,11 +143,8 @@ class HNLProcessor(processor.ProcessorABC):
                 if not meta.is_data:
                     per_event = np.asarray(events.genWeight, dtype=np.float64)
                 flow = cutflow(sel, per_event)
-                if pre_rows:
-                    flow["all"] = {
-                        **pre_rows,
-                        **{k: v for k, v in flow["all"].items() if k != "total"},
-                    }
+                steps = {k: v for k, v in flow["all"].items() if k != "total"}
+                flow["all"] = {**(pre_rows or {"total": total_row}), **steps}
                 out["cutflow"] = {dataset: flow}
             weight_sets = {syst: weights.weight()}
             if nominal and with_syst:
@@ -230,3 +231,9 @@ class HNLProcessor(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+def _row(events, is_data: bool) -> dict[str, float]:
+    """A cutflow row counting every event of the chunk."""
+    w = np.ones(len(events)) if is_data else np.asarray(events.genWeight, dtype=np.float64)
+    return {"events": len(events), "sumw": float(w.sum()), "sumw2": float((w * w).sum())}

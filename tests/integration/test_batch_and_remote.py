@@ -138,22 +138,23 @@ def test_cancelled_slurm_job_loses_nothing(toy_files, slurm, tmp_path):
     fs = json.loads(path.read_text())
     opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm), workers=2)
     cancelled: list[str] = []
+    done = tmp_path / "chunks_done"
+    done.mkdir()
 
-    def cancel_one() -> None:
+    def cancel_one() -> None:  # once 3 of the 26 chunks are done, cancel a running job
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             running = [j for j, state in slurm.jobs() if state == "RUNNING"]
-            if len(running) == 2:
-                time.sleep(4.0)  # workers connect and start on chunks
+            if len(running) == 2 and len(list(done.iterdir())) >= 3:
                 slurm.run("scancel", running[0])
                 cancelled.append(running[0])
                 return
-            time.sleep(0.3)
+            time.sleep(0.2)
 
     killer = threading.Thread(target=cancel_one)
     killer.start()
     out, summary = run_fileset(
-        ToyProcessor(sleep=0.3), fs, RunOptions(20, status=False, retries=1), opts
+        ToyProcessor(sleep=0.3, touch_dir=str(done)), fs, RunOptions(20, status=False), opts
     )
     killer.join()
     assert cancelled, "no SLURM job was running to cancel"

@@ -27,12 +27,17 @@ PT_EDGES = (12, 0.0, 120.0)
 class ToyProcessor(processor.ProcessorABC):
     """Counts events per file, sums Muon_pt, histograms muon pT, ≥1-muon cutflow."""
 
-    def __init__(self, cfg=None, sleep: float = 0.0) -> None:
+    def __init__(self, cfg=None, sleep: float = 0.0, touch_dir: str | None = None) -> None:
         self.sleep = sleep
+        self.touch_dir = touch_dir  # one empty file per processed chunk, to follow progress
 
     def process(self, events):
         if self.sleep:
             time.sleep(self.sleep)
+        if self.touch_dir:
+            md = events.metadata
+            name = f"{Path(md['filename']).name}.{md['entrystart']}.{os.getpid()}"
+            (Path(self.touch_dir) / name).touch()
         ds = events.metadata["dataset"]
         fname = events.metadata["filename"]
         pt = events.Muon.pt

@@ -58,6 +58,19 @@ from .common import config_options, load_cli_config, user_errors
     multiple=True,
     help="Generate only this sample (repeatable), e.g. WZTo3LNu or HNL_M300.",
 )
+@click.option(
+    "--data/--no-data",
+    "with_data",
+    default=False,
+    help="Also write toy collision data (background mixture, one file per primary dataset).",
+)
+@click.option(
+    "--data-lumi",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="Integrated luminosity of the toy data in fb^-1 (≈13.5k events per pb^-1).",
+)
 @config_options
 @user_errors
 def generate(
@@ -69,6 +82,8 @@ def generate(
     compression_level,
     signal_fraction,
     samples,
+    with_data,
+    data_lumi,
     config_files,
     overrides,
 ) -> None:
@@ -90,6 +105,8 @@ def generate(
         cfg=cfg,
         samples=list(samples) or None,
         signal_fraction=signal_fraction,
+        with_data=with_data,
+        luminosity_fb=data_lumi,
     )
     dt = time.perf_counter() - t0
     fileset = json.loads(path.read_text())
@@ -97,6 +114,9 @@ def generate(
     click.echo(f"{'dataset':<14} {'events':>9} {'xsec [pb]':>11} {'sumw':>10}")
     for name, d in fileset.items():
         md = d["metadata"]
+        if md.get("is_data"):
+            click.echo(f"{name:<14} {md['n_events']:>9} {'data':>11} {md['luminosity_fb']:>7g}/fb")
+            continue
         click.echo(f"{name:<14} {md['n_events']:>9} {md['xsec']:>11.4g} {md['sumw']:>10.0f}")
     click.echo(
         f"{total} events in {len(fileset)} datasets ({layout} layout, {compression}) "

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import AnalysisConfig, load_config
+from .data import DEFAULT_DATA_LUMI_FB, generate_data
 from .event import simulate
 from .layout import LAYOUTS
 from .samples import Sample, all_samples, signal_sample, split_events
@@ -131,12 +132,19 @@ def generate_fileset(
     samples: list[str] | None = None,
     signal_fraction: float = 0.3,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    with_data: bool = False,
+    luminosity_fb: float | None = None,
 ) -> Path:
     """Write one ROOT file per toy sample and ``output/fileset.json``; returns the JSON path.
 
     ``n_events`` is the total over all samples, split as documented in
     :mod:`hnl_coffea.toymc.samples` (``signal_fraction`` to the signal mass points, the rest
     to the backgrounds by their shares). ``samples`` restricts the list by name.
+
+    ``with_data`` adds toy collision data (:mod:`hnl_coffea.toymc.data`): the background
+    mixture at ``luminosity_fb`` (default 0.01 fb⁻¹), Poisson-fluctuated, one dataset per
+    primary dataset (``data_SingleMuon`` …) with ``is_data: true``; its size does not count
+    in ``n_events``.
     """
     cfg = cfg or load_config()
     out = Path(output)
@@ -163,6 +171,20 @@ def generate_fileset(
             chunk_size=chunk_size,
         )
         fileset[s.name] = {"files": {str((out / fname).resolve()): "Events"}, "metadata": meta}
+    if with_data:
+        lumi = DEFAULT_DATA_LUMI_FB if luminosity_fb is None else luminosity_fb
+        fileset.update(
+            generate_data(
+                out,
+                lumi,
+                cfg=cfg,
+                seed=seed,
+                layout=layout,
+                compression=compression,
+                compression_level=compression_level,
+                chunk_size=chunk_size,
+            )
+        )
     path = out / "fileset.json"
     path.write_text(json.dumps(fileset, indent=2) + "\n")
     return path

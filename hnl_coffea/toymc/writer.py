@@ -106,6 +106,36 @@ def write_events(
             f["Runs"] = runs()
 
 
+class EventsWriter:
+    """An ``Events`` tree filled chunk by chunk; the file is created at the first chunk."""
+
+    def __init__(self, path: Path, compression, metadata: dict):
+        self.path = Path(path)
+        self.compression = compression
+        self.metadata = {"generator": "hnl_coffea.toymc", "version": __version__, **metadata}
+        self.n_events = 0
+        self._file = None
+        self._tree = None
+
+    def extend(self, data: dict) -> None:
+        n = len(next(iter(data.values())))
+        if n == 0:
+            return
+        if self._tree is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = uproot.recreate(self.path, compression=self.compression)
+            types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
+            self._tree = self._file.mktree("Events", types, title="Events")
+        self._tree.extend(data)
+        self.n_events += n
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file[METADATA_KEY] = json.dumps(self.metadata, sort_keys=True)
+            self._file.close()
+            self._file = self._tree = None
+
+
 def read_metadata(path: str | Path) -> dict:
     """The generator metadata (version, seed, sample, layout) stored in a toy file."""
     with uproot.open(path) as f:

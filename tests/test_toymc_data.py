@@ -1,0 +1,123 @@
+"""Toy collision data: no MC branches, lumi blocks vs golden JSON, primary-dataset overlap."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections import Counter
+
+import numpy as np
+import pytest
+import uproot
+
+from hnl_coffea.fileset import load_fileset
+from hnl_coffea.paths import data_path
+from hnl_coffea.toymc import generate_fileset
+
+LUMI_FB = 0.0006  # ≈ 8 000 generated collisions
+
+
+@pytest.fixture(scope="module")
+def data_fileset(tmp_path_factory, cfg):
+    out = tmp_path_factory.mktemp("toydata")
+    path = generate_fileset(
+        out,
+        600,
+        seed=5,
+        cfg=cfg,
+        samples=["WZTo3LNu"],
+        with_data=True,
+        luminosity_fb=LUMI_FB,
+        chunk_size=2000,
+    )
+    return path, json.loads(path.read_text())
+
+
+def _data_files(fileset):
+    return {
+        md["metadata"]["primary_dataset"]: next(iter(md["files"]))
+        for md in fileset.values()
+        if md["metadata"]["is_data"]
+    }
+
+
+def test_data_metadata(data_fileset, cfg):
+    path, raw = data_fileset
+    fs = load_fileset(path)
+    pds = [pd.name for pd in cfg.era_config.primary_datasets]
+    assert set(_data_files(raw)) == set(pds)
+    for name in pds:
+        md = fs[f"data_{name}"]["metadata"]
+        assert md["is_data"] is True and md["primary_dataset"] == name and md["xsec"] is None
+    assert fs["WZTo3LNu"]["metadata"]["is_data"] is False
+
+
+def test_no_mc_only_branches_and_nanoevents_reads(data_fileset):
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    _, raw = data_fileset
+    for file in _data_files(raw).values():
+        with uproot.open(file) as f:
+            keys = set(f["Events"].keys())
+        for forbidden in ("genWeight", "Pileup_nTrueInt", "Jet_hadronFlavour", "nGenPart"):
+            assert forbidden not in keys
+        assert not [k for k in keys if k.startswith("GenPart") or k.startswith("GenVisTau")]
+        assert not [k for k in keys if k.endswith("_genPartIdx") or k.endswith("_genPartFlav")]
+        assert {"run", "luminosityBlock", "event", "Muon_pt", "Tau_decayMode"} <= keys
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            events = NanoEventsFactory.from_root(
+                {file: "Events"}, schemaclass=NanoAODSchema, mode="virtual"
+            ).events()
+            assert len(events) > 0
+            assert len(events.Tau.matched_jet.pt) == len(events)
+
+
+def test_overlap_events_are_exactly_the_multi_trigger_ones(data_fileset, cfg):
+    _, raw = data_fileset
+    era = cfg.era_config
+    group_of = {pd.name: pd.trigger_group for pd in era.primary_datasets}
+    seen: Counter = Counter()
+    n_groups: dict = {}
+    for pd, file in _data_files(raw).items():
+        with uproot.open(file) as f:
+            a = f["Events"].arrays(library="np")
+        fired = {
+            g: np.any([a[f"HLT_{p}"] for p in paths], axis=0) for g, paths in era.triggers.items()
+        }
+        assert fired[group_of[pd]].all(), f"{pd} holds events its trigger group did not fire"
+        for i, key in enumerate(zip(a["run"], a["luminosityBlock"], a["event"])):
+            seen[key] += 1
+            n = sum(int(fired[group_of[q]][i]) for q in group_of)
+            assert n_groups.setdefault(key, n) == n
+    duplicated = {k for k, c in seen.items() if c > 1}
+    multi = {k for k, n in n_groups.items() if n > 1}
+    assert duplicated == multi
+    assert len(duplicated) > 10
+    assert all(seen[k] == n_groups[k] for k in seen)
+
+
+def test_run_lumi_numbers_and_golden_json(data_fileset):
+    from coffea.lumi_tools import LumiMask
+
+    _, raw = data_fileset
+    golden = data_path("lumi/toy_golden_2018.json")
+    certified = json.loads(golden.read_text())
+    mask = LumiMask(str(golden))
+    runs, lumis = [], []
+    for file in _data_files(raw).values():
+        with uproot.open(file) as f:
+            a = f["Events"].arrays(["run", "luminosityBlock"], library="np")
+        runs.append(a["run"])
+        lumis.append(a["luminosityBlock"])
+    run, lumi = np.concatenate(runs), np.concatenate(lumis)
+    assert run.dtype == np.uint32 and lumi.dtype == np.uint32
+    assert (run >= 315000).all() and (run < 326000).all() and (lumi >= 1).all()
+
+    def inside(r, ls):  # independent reading of the CMS JSON format
+        return any(lo <= ls <= hi for lo, hi in certified.get(str(r), []))
+
+    expected = np.array([inside(r, ls) for r, ls in zip(run.tolist(), lumi.tolist())])
+    assert np.array_equal(mask(run, lumi), expected)
+    outside = 1.0 - expected.mean()
+    assert 0.02 < outside < 0.3

@@ -90,6 +90,10 @@ class HNLProcessor(processor.ProcessorABC):
 
     # -- per chunk -------------------------------------------------------------------------------
     def process(self, events) -> dict[str, Any]:
+        from hnl_coffea.daskmode import is_dask_events, run_partitions
+
+        if is_dask_events(events):  # apply_to_fileset: this same code on every partition
+            return run_partitions(self, events)
         cfg = self.cfg
         meta = dataset_metadata(events.metadata["dataset"], events.metadata, cfg.era)
         dataset = meta.name

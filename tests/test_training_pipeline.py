@@ -36,10 +36,12 @@ def test_artifacts_and_report_written(trained, cfg):
         assert (out / "models" / f"{name}.pt").is_file()
         assert (out / "models" / f"{name}.pt.json").is_file()
     on_disk = json.loads((out / "report" / "report.json").read_text())
-    assert set(on_disk["auc"]) == {"mt_total", "parametric", "transfer"}
-    assert set(on_disk["auc"]["parametric"]) == {"all", *cfg.channel_names}
-    assert len(on_disk["significance"]["transfer"]["combined"]) == len(cfg.mass_hypotheses)
-    assert on_disk["headline"]["summary"]
+    phys = on_disk["classifiers"]["physics"]
+    assert set(phys["auc"]) == {"mt_total", "parametric", "transfer"}
+    assert set(phys["auc"]["parametric"]) == {"all", *cfg.channel_names}
+    assert len(phys["significance"]["transfer"]["combined"]) == len(cfg.mass_hypotheses)
+    assert on_disk["headline"]["physics"]["summary"]
+    assert set(on_disk["classifiers"]) == {"physics", "capped", "unweighted"}
     for png in on_disk["plots"]:
         assert (out / "report" / png).stat().st_size > 1000
     side = json.loads((out / "models" / "parametric.pt.json").read_text())
@@ -66,9 +68,10 @@ def test_sidecar_auc_matches_independent_reevaluation(trained, cfg):
                     torch.as_tensor(x, dtype=torch.float32), ch, q, torch.full((len(x),), m)
                 ).numpy()
             use = ~sig | np.isclose(m_true, m)
-            expected = side.metrics["test_auc_by_mass"][f"{m:g}"]
-            # physics weights are uniform here, so the unweighted AUC must agree
-            assert weighted_auc(s[use], sig[use]) == pytest.approx(expected, abs=2e-3)
+            for weighting in ("physics", "unweighted"):
+                # physics weights are uniform here, so both must equal the unweighted AUC
+                expected = side.metrics[f"test_auc_by_mass_{weighting}"][f"{m:g}"]
+                assert weighted_auc(s[use], sig[use]) == pytest.approx(expected, abs=2e-3)
 
 
 def test_mass_regressor_outputs_gev(trained):

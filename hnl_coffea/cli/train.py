@@ -96,6 +96,7 @@ def train(
         chunksize=chunksize,
     )
     click.echo(f"models written to {outdir}/models, report to {outdir}/report/report.json")
-    for line in report["headline"]["summary"]:
-        click.echo(f"  {line}")
+    for weighting, head in report["headline"].items():
+        for line in head["summary"]:
+            click.echo(f"  [{weighting} weights] {line}")
     click.echo(json.dumps(report["timings"], indent=None))

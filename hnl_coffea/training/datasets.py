@@ -25,6 +25,7 @@ __all__ = [
     "assign_mass_hypotheses",
     "class_weights",
     "flat_weights",
+    "cap_weights",
     "Standardizer",
 ]
 
@@ -128,6 +129,23 @@ def flat_weights(values: np.ndarray, physics_weight: np.ndarray | None = None) -
     if out.sum() <= 0:
         raise ValueError("flat_weights: all weights are zero")
     return (out * (len(v) / out.sum())).astype(np.float32)
+
+
+def cap_weights(weight: np.ndarray, where: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
+    """Clip ``|weight|`` of the events in ``where`` at ``factor`` × their median ``|weight|``.
+
+    Small simulated samples of large-cross-section backgrounds (fake leptons from DY, W+jets,
+    Zγ) enter the selection with a handful of events whose weights are thousands of times
+    those of WZ; uncapped, those few events dominate a weighted loss. Returns the capped
+    weights and the cap (``inf`` when ``factor`` ≤ 0 or no event is selected).
+    """
+    w = np.asarray(weight, dtype=np.float64).copy()
+    sel = np.asarray(where, dtype=bool)
+    if factor <= 0 or not sel.any():
+        return w, float("inf")
+    cap = float(factor * np.median(np.abs(w[sel])))
+    w[sel] = np.clip(w[sel], -cap, cap)
+    return w, cap
 
 
 @dataclass(frozen=True)

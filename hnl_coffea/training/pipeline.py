@@ -4,7 +4,6 @@ artifacts with sidecars → quality report."""
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 import time
 from dataclasses import replace
@@ -21,8 +20,9 @@ from ..fileset import load_fileset
 from ..models import Scaler, save_artifact
 from . import report as rep
 from .datasets import SPLIT_NAMES, TEST, TRAIN
+from .evaluation import auc_metrics, evaluate_classifiers
 from .loops import predict, resolve_device, set_seed
-from .prepare import REGRESSOR_INPUTS, hypothesis_scores, make_synthetic, prepare
+from .prepare import REGRESSOR_INPUTS, make_synthetic, prepare
 from .skim import SkimTable, physics_weights, read_skim
 from .stages import (
     TrainingOptions,
@@ -51,21 +51,21 @@ QUICK = {
 }
 
 
-def generate_sample(outdir: Path, n_events: int, seed: int) -> Path:
-    """Generate the toy NanoAOD sample; returns its fileset JSON."""
+def generate_sample(outdir: Path, n_events: int, seed: int, cfg: AnalysisConfig) -> Path:
+    """Generate the toy NanoAOD sample (signal at every mass hypothesis + backgrounds);
+    returns its fileset JSON."""
     from ..toymc import generate_fileset
 
-    result = generate_fileset(outdir, n_events, seed=seed, layout="modern")
-    if isinstance(result, str | Path) and Path(result).is_file():
-        return Path(result)
-    path = Path(outdir) / "fileset.json"
-    if isinstance(result, dict) and not path.is_file():
-        path.write_text(json.dumps(result, indent=1))
-    return path
+    return Path(generate_fileset(outdir, n_events, seed=seed, layout="modern", cfg=cfg))
 
 
 def run_skim(
-    fileset: dict, cfg: AnalysisConfig, skim_dir: Path, workers: int = 1, chunksize: int = 50_000
+    fileset: dict,
+    cfg: AnalysisConfig,
+    skim_dir: Path,
+    workers: int = 1,
+    chunksize: int = 50_000,
+    progress: bool = False,
 ) -> dict:
     """Run :class:`SkimProcessor` with coffea's Runner (futures executor for workers > 1)."""
     from coffea import processor
@@ -76,21 +76,17 @@ def run_skim(
     if skim_dir.exists():
         shutil.rmtree(skim_dir)
     executor = (
-        processor.FuturesExecutor(workers=workers, status=False)
+        processor.FuturesExecutor(workers=workers, status=progress)
         if workers > 1
-        else processor.IterativeExecutor(status=False)
+        else processor.IterativeExecutor(status=progress)
     )
-    runner = processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=chunksize)
+    runner = processor.Runner(
+        executor=executor,
+        pre_executor=processor.IterativeExecutor(status=progress),
+        schema=NanoAODSchema,
+        chunksize=chunksize,
+    )
     return runner(fileset, processor_instance=SkimProcessor(cfg, skim_dir), treename="Events")
-
-
-def _auc_metrics(tables: dict, name: str) -> dict[str, Any]:
-    by_mass = tables[name]["all"]
-    finite = [v for v in by_mass.values() if np.isfinite(v)]
-    return {
-        "test_auc_by_mass": by_mass,
-        "test_auc_mean": float(np.mean(finite)) if finite else None,
-    }
 
 
 def run_training(
@@ -115,14 +111,14 @@ def run_training(
     timings: dict[str, float] = {}
 
     if fileset is None:
-        fileset_path = generate_sample(out / "sample", n_events, opts.seed)
+        fileset_path = generate_sample(out / "sample", n_events, opts.seed, cfg)
         sample = {"generated": True, "n_events": n_events, "seed": opts.seed, "layout": "modern"}
     else:
         fileset_path = Path(fileset)
         sample = {"generated": False}
     fs = load_fileset(fileset_path, redirector=cfg.redirector)
     timings["sample_s"] = time.perf_counter() - t0
-    acc = run_skim(fs, cfg, out / "skim", workers=workers, chunksize=chunksize)
+    acc = run_skim(fs, cfg, out / "skim", workers, chunksize, opts.progress)
     timings["skim_s"] = time.perf_counter() - t0 - timings["sample_s"]
 
     skim = read_skim(out / "skim")
@@ -165,7 +161,7 @@ def train_on_skim(
     timings = dict(timings or {})
     t_train = time.perf_counter()
     phys = physics_weight
-    prep = prepare(skim, phys, cfg, opts.seed)
+    prep = prepare(skim, phys, cfg, opts.seed, opts.background_weight_cap)
     a = prep.arrays
     n_ch = len(cfg.channels)
     provenance = {
@@ -178,6 +174,8 @@ def train_on_skim(
         "events_per_split": {SPLIT_NAMES[s]: int(np.sum(a.split == s)) for s in range(3)},
         "signal_events": int(prep.is_signal.sum()),
         "background_events": int((~prep.is_signal).sum()),
+        "background_weight_cap": prep.weight_cap,
+        "background_events_capped": int(np.sum(prep.capped_weight != prep.physics_weight)),
         "training_options": opts.to_dict(),
         "device": str(device),
     }
@@ -210,23 +208,7 @@ def train_on_skim(
     # evaluation on the test split
     test = a.split == TEST
     masses = list(cfg.mass_hypotheses)
-    sample_t = rep.TestSample(
-        channel=a.channel[test],
-        is_signal=sig[test],
-        m_true=prep.m_true[test],
-        weight=prep.physics_weight[test] * 10.0,  # test split = 10 % of the events
-        scores={
-            "mt_total": prep.mt_total[test],
-            "parametric": hypothesis_scores(
-                param, a.x[test], a.channel[test], a.charges[test], masses, device
-            ),
-            "transfer": hypothesis_scores(
-                transfer, a.raw[test], a.channel[test], a.charges[test], masses, device
-            ),
-        },
-    )
-    aucs = rep.auc_table(sample_t, masses, cfg.channel_names)
-    signif = rep.significance_table(sample_t, masses, cfg.channel_names, cfg)
+    evaluation = evaluate_classifiers(prep, param, transfer, masses, cfg, device)
     m_pred = predict(regressor, [prep.regressor_x[test & sig]], device)
     reg_summary = rep.mass_regression_summary(m_pred, prep.m_true[test & sig], masses)
     reg_metrics = _regression_metrics(reg_summary)
@@ -240,7 +222,7 @@ def train_on_skim(
         feature_names=FEATURE_NAMES,
         scaler=prep.feature_scaler,
         provenance={**provenance, "fit": param_fit.to_dict()},
-        metrics=_auc_metrics(aucs, "parametric"),
+        metrics=auc_metrics(evaluation, "parametric"),
         **common,
     )
     save_artifact(
@@ -255,7 +237,7 @@ def train_on_skim(
             "backbone_fit": bb_fit.to_dict(),
             "synthetic": gen.to_dict(),
         },
-        metrics=_auc_metrics(aucs, "transfer"),
+        metrics=auc_metrics(evaluation, "transfer"),
         **common,
     )
     save_artifact(
@@ -286,8 +268,16 @@ def train_on_skim(
     report = {
         "provenance": provenance,
         "timings": timings,
-        "auc": aucs,
-        "significance": signif,
+        "classifiers": evaluation,
+        "weightings": {
+            "physics": "xsec × L × genWeight / Σw per event (test split scaled to the full sample)",
+            "capped": (
+                f"physics, background weights capped at {opts.background_weight_cap:g} × their "
+                f"median (cap = {prep.weight_cap:.4g}) as in the training loss: a diagnostic "
+                "for toy backgrounds represented by a few events with very large weights"
+            ),
+            "unweighted": "every event weight 1 (AUC only)",
+        },
         "significance_method": (
             f"binned S/sqrt(B) per channel on the test split, bins from "
             f"hnl_coffea.postprocessing.binning ({cfg.postprocessing.binning_scheme} scheme, "
@@ -305,7 +295,7 @@ def train_on_skim(
             "transfer": tr_fit.to_dict(),
             "mass_regression": reg_fit.to_dict(),
         },
-        "headline": rep.headline(signif, masses),
+        "headline": {k: v["headline"] for k, v in evaluation.items() if "headline" in v},
     }
     rep.write_report(report, out / "report", masses)
     return report

@@ -11,7 +11,14 @@ import torch
 from ..config import AnalysisConfig
 from ..features import FEATURE_NAMES, FEATURES, kinematic_features
 from ..models import Scaler
-from .datasets import TRAIN, assign_mass_hypotheses, class_weights, flat_weights, split_index
+from .datasets import (
+    TRAIN,
+    assign_mass_hypotheses,
+    cap_weights,
+    class_weights,
+    flat_weights,
+    split_index,
+)
 from .loops import predict
 from .skim import SkimTable
 from .stages import ClassifierArrays
@@ -72,6 +79,8 @@ class Prepared:
     is_signal: np.ndarray
     m_true: np.ndarray
     physics_weight: np.ndarray
+    capped_weight: np.ndarray  # physics weight, background capped (see cap_weights)
+    weight_cap: float
     mt_total: np.ndarray
     raw_real: np.ndarray  # (n, 14) unstandardised
     regressor_x: np.ndarray  # standardised REGRESSOR_INPUTS
@@ -81,9 +90,17 @@ class Prepared:
 
 
 def prepare(
-    skim: SkimTable, physics_weight: np.ndarray, cfg: AnalysisConfig, seed: int
+    skim: SkimTable,
+    physics_weight: np.ndarray,
+    cfg: AnalysisConfig,
+    seed: int,
+    weight_cap: float = 0.0,
 ) -> Prepared:
-    """Splits, mass hypotheses, class weights and standardised inputs for a skim."""
+    """Splits, mass hypotheses, class weights and standardised inputs for a skim.
+
+    ``weight_cap`` > 0 caps background weights at that multiple of their median in the
+    training loss (:func:`~hnl_coffea.training.datasets.cap_weights`).
+    """
     if len(skim) == 0:
         raise ValueError("the skim has no events")
     rng = np.random.default_rng(seed)
@@ -93,7 +110,8 @@ def prepare(
     m_true = skim["m_true"].astype(np.float64)
     split = split_index(skim["event"].astype(np.uint64))
     mhyp = assign_mass_hypotheses(is_sig, m_true, cfg.mass_hypotheses, rng)
-    weight = class_weights(is_sig, physics_weight, mhyp)
+    capped, cap = cap_weights(physics_weight, ~is_sig, weight_cap)
+    weight = class_weights(is_sig, capped, mhyp)
     x_all = skim.matrix(FEATURE_NAMES)
     train = split == TRAIN
     scaler = Scaler.fit(x_all[train])
@@ -118,6 +136,8 @@ def prepare(
         is_signal=is_sig,
         m_true=m_true,
         physics_weight=physics_weight,
+        capped_weight=capped,
+        weight_cap=cap,
         mt_total=skim["mt_total"].astype(np.float64),
         raw_real=raw,
         regressor_x=reg_scaler.transform(reg),

@@ -73,7 +73,7 @@ def _fine_edges(name: str, cfg: AnalysisConfig) -> np.ndarray:
     return np.linspace(b.start, b.stop, b.bins + 1)
 
 
-def _channel_z(s_val, s_w, b_val, b_w, fine: np.ndarray, cfg: AnalysisConfig) -> float:
+def _channel_z(s_val, s_w, b_val, b_w, fine: np.ndarray, cfg: AnalysisConfig) -> tuple[float, int]:
     lo, hi = fine[0], fine[-1]
     s_val, b_val = np.clip(s_val, lo, hi - 1e-9), np.clip(b_val, lo, hi - 1e-9)
     s, _ = np.histogram(s_val, fine, weights=s_w)
@@ -89,18 +89,20 @@ def _channel_z(s_val, s_w, b_val, b_w, fine: np.ndarray, cfg: AnalysisConfig) ->
         )
     s_r, _ = np.histogram(s_val, edges, weights=s_w)
     b_r, _ = np.histogram(b_val, edges, weights=b_w)
-    return s_over_sqrt_b(s_r, b_r)
+    return s_over_sqrt_b(s_r, b_r), len(edges) - 1
 
 
 def significance_table(
     sample: TestSample, masses: Sequence[float], channels: Sequence[str], cfg: AnalysisConfig
 ) -> dict[str, dict]:
     """Binned S/√B per channel and mass hypothesis (postprocessing binning scheme of the
-    config on the configured fine histogram), channels combined in quadrature."""
+    config on the configured fine histogram), channels combined in quadrature; ``n_bins``
+    records how many bins the statistical requirement left (1 bin: no shape information)."""
     out: dict[str, dict] = {}
     for name in sample.scores:
         fine = _fine_edges(name, cfg)
         per_channel: dict[str, dict[str, float]] = {ch: {} for ch in channels}
+        n_bins: dict[str, dict[str, int]] = {ch: {} for ch in channels}
         combined: dict[str, float] = {}
         for k, m in enumerate(masses):
             use, label = _at_mass(sample, m)
@@ -109,11 +111,14 @@ def significance_table(
             for c, ch in enumerate(channels):
                 sig = use & label & (sample.channel == c)
                 bkg = use & ~label & (sample.channel == c)
-                z = _channel_z(s[sig], sample.weight[sig], s[bkg], sample.weight[bkg], fine, cfg)
+                z, nb = _channel_z(
+                    s[sig], sample.weight[sig], s[bkg], sample.weight[bkg], fine, cfg
+                )
                 per_channel[ch][f"{m:g}"] = z
+                n_bins[ch][f"{m:g}"] = nb
                 zs.append(z)
             combined[f"{m:g}"] = combine_channels(zs)
-        out[name] = {"combined": combined, "per_channel": per_channel}
+        out[name] = {"combined": combined, "per_channel": per_channel, "n_bins": n_bins}
     return out
 
 
@@ -153,6 +158,14 @@ def headline(
     z = {k: v["combined"] for k, v in significance.items()}
     keys = [f"{m:g}" for m in masses]
     out: dict = {}
+    # masses where every discriminant ended with one bin in every channel: Z is the plain
+    # S/sqrt(B) of the whole selection, identical for all of them (too few test events)
+    single = [
+        k
+        for k in keys
+        if all(max(ch[k] for ch in v["n_bins"].values()) <= 1 for v in significance.values())
+    ]
+    out["single_bin_masses"] = single
     if "parametric" in z and "mt_total" in z:
         fails = [k for k in keys if not z["parametric"][k] > z["mt_total"][k]]
         out["dnn_beats_mt_total_everywhere"] = not fails
@@ -174,6 +187,12 @@ def headline(
         out["transfer_better_at_high_mass"] = bool(mean_hi > 1.0)
         out["high_mass_from_gev"] = high_mass_from
     lines = []
+    if single:
+        lines.append(
+            "no shape information (one bin in every channel, test sample too small) at m_hyp = "
+            + ", ".join(single)
+            + " GeV"
+        )
     if "dnn_beats_mt_total_everywhere" in out:
         lines.append(
             "parametric DNN beats MT_total at every mass hypothesis"
@@ -214,22 +233,31 @@ def _plot(report: dict, outdir: Path, masses: Sequence[float]) -> list[str]:
         "parametric": "parametric DNN",
         "transfer": "transfer learning",
     }
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, tab in report["significance"].items():
-        ax[0].plot(masses, [tab["combined"][k] for k in keys], "o-", label=labels.get(name, name))
-    for name, tab in report["auc"].items():
-        ax[1].plot(masses, [tab["all"][k] for k in keys], "o-", label=labels.get(name, name))
-    ax[0].set(
-        xlabel=r"$m_{hyp}$ [GeV]", ylabel=r"binned $S/\sqrt{B}$ (channels combined)", xscale="log"
-    )
-    ax[1].set(xlabel=r"$m_{hyp}$ [GeV]", ylabel="ROC AUC (all channels)", xscale="log")
-    for a in ax:
-        a.legend()
-        a.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(outdir / "significance_auc_vs_mass.png", dpi=110)
-    plt.close(fig)
-    written.append("significance_auc_vs_mass.png")
+    for weighting, entry in report.get("classifiers", {}).items():
+        if "significance" not in entry:
+            continue
+        fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+        for name, tab in entry["significance"].items():
+            ax[0].plot(
+                masses, [tab["combined"][k] for k in keys], "o-", label=labels.get(name, name)
+            )
+        for name, tab in entry["auc"].items():
+            ax[1].plot(masses, [tab["all"][k] for k in keys], "o-", label=labels.get(name, name))
+        ax[0].set(
+            xlabel=r"$m_{hyp}$ [GeV]",
+            ylabel=r"binned $S/\sqrt{B}$ (channels combined)",
+            xscale="log",
+            yscale="log",
+        )
+        ax[1].set(xlabel=r"$m_{hyp}$ [GeV]", ylabel="ROC AUC (all channels)", xscale="log")
+        for a in ax:
+            a.legend(title=f"{weighting} weights")
+            a.grid(alpha=0.3)
+        fig.tight_layout()
+        name = f"significance_auc_vs_mass_{weighting}.png"
+        fig.savefig(outdir / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
     reg = report.get("regression", {}).get("mass_regressor")
     if reg:
         ms = [float(k) for k in reg]

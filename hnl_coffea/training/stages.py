@@ -38,8 +38,9 @@ class TrainingOptions:
 
     seed: int = 20230904
     device: str = "cpu"
-    batch_size: int = 512
-    patience: int = 6
+    batch_size: int = 256
+    patience: int = 8
+    background_weight_cap: float = 50.0
     parametric_hidden: tuple[int, ...] = (83, 30)
     parametric_dropout: float = 0.1
     parametric_epochs: int = 40
@@ -58,7 +59,7 @@ class TrainingOptions:
     transfer_lr: float = 1e-3
     transfer_weight_decay: float = 1e-2
     regressor_hidden: tuple[int, ...] = (256, 256, 256)
-    regressor_epochs: int = 40
+    regressor_epochs: int = 60
     regressor_lr: float = 1e-3
     regressor_low_factor: float = 0.1
     progress: bool = True

@@ -61,7 +61,9 @@ def cutflow_yields(
         proc = "Data" if meta.get("is_data") else str(meta.get("process") or ds)
         if meta.get("is_signal") and meta.get("m_hnl") is not None:
             proc = f"{proc} m={float(meta['m_hnl']):g}"
-        for step, (n, sumw) in steps.items():
+        for step, row in steps.items():
+            # hnl_coffea.cutflow rows: {"events", "sumw", "sumw2"} (older outputs: [n, sumw])
+            n, sumw = (row["events"], row["sumw"]) if isinstance(row, Mapping) else row[:2]
             val = n if meta.get("is_data") else sumw * scales.get(ds, 1.0)
             out.setdefault(proc, {})
             out[proc][step] = out[proc].get(step, 0.0) + val

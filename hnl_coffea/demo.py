@@ -1,0 +1,141 @@
+"""The demo chain behind ``hnl-coffea demo``: a cached toy fileset → HNLProcessor on a local
+Dask cluster → postprocessing → combine datacards (→ pseudo-experiments)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from . import __version__
+from .config import AnalysisConfig
+from .paths import cache_dir
+
+__all__ = ["demo_fileset", "run_demo"]
+
+
+def demo_fileset(
+    n_events: int, seed: int, *, with_data: bool, console: Console | None = None
+) -> Path:
+    """The demo's toy fileset, generated once into the user cache folder and reused."""
+    from .toymc import generate_fileset
+
+    tag = f"demo-v{__version__}-n{n_events}-s{seed}{'-data' if with_data else ''}"
+    folder = cache_dir() / tag
+    fileset = folder / "fileset.json"
+    if fileset.is_file():
+        if console:
+            console.print(f"[1/5] toy NanoAOD: reusing {folder}")
+        return fileset
+    if console:
+        console.print(f"[1/5] toy NanoAOD: generating {n_events} events into {folder}")
+    tmp = folder.with_name(folder.name + ".partial")
+    path = generate_fileset(tmp, n_events, seed=seed, with_data=with_data)
+    tmp.rename(folder)
+    # the fileset lists absolute paths of the partial folder: rewrite them
+    text = (folder / path.name).read_text().replace(str(tmp), str(folder))
+    fileset.write_text(text)
+    return fileset
+
+
+def run_demo(
+    cfg: AnalysisConfig,
+    outdir: Path,
+    *,
+    n_events: int,
+    seed: int,
+    executor: str = "dask",
+    workers: int | None = None,
+    n_toys: int = 0,
+    unblind: bool = False,
+    with_data: bool = True,
+) -> dict[str, Path]:
+    """Run the whole chain; returns a mapping of output labels to paths."""
+    from coffea.util import save
+
+    from processors import HNLProcessor
+
+    from .cutflow import format_cutflow
+    from .data import write_lumi_json
+    from .executors import ExecutorOptions
+    from .fileset import load_fileset
+    from .postprocessing.combine import write_datacards
+    from .postprocessing.report import postprocess_output
+    from .runner import RunOptions, run_fileset
+
+    console = Console()
+    outdir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, Path] = {}
+
+    fileset = load_fileset(demo_fileset(n_events, seed, with_data=with_data, console=console))
+    data_lumi = {
+        spec["metadata"].get("luminosity_fb")
+        for spec in fileset.values()
+        if spec["metadata"].get("is_data")
+    }
+    if data_lumi and None not in data_lumi:
+        # toy pseudo-data are generated at a small luminosity: normalise simulation to it
+        lumi = float(max(data_lumi))
+        cfg = cfg.with_overrides({f"eras.{cfg.era}.luminosity_fb": lumi})
+        console.print(f"      pseudo-data luminosity {lumi:g} fb^-1: simulation normalised to it")
+    console.print(f"[2/5] processing {len(fileset)} datasets with HNLProcessor ({executor})")
+    output, summary = run_fileset(
+        HNLProcessor(cfg),
+        fileset,
+        RunOptions(chunksize=50_000),
+        ExecutorOptions(executor=executor, workers=workers),
+    )
+    console.print(summary.format() if hasattr(summary, "format") else str(summary))
+    result = outdir / "hnl_output.coffea"
+    save(output, result)
+    outputs["histograms"] = result
+    flow = _total_cutflow(output)
+    if flow:
+        (outdir / "cutflow.txt").write_text(format_cutflow(flow) + "\n")
+        outputs["cutflow"] = outdir / "cutflow.txt"
+    lumis = set().union(*output.get("lumi", {}).values()) if output.get("lumi") else set()
+    if lumis:
+        outputs["processed lumis"] = write_lumi_json(lumis, outdir / "processed_lumis.json")
+
+    console.print("[3/5] postprocessing: adaptive binning, significance, plots")
+    post = postprocess_output(output, outdir / "postprocess", cfg, unblind=unblind)
+    outputs["postprocessing"] = outdir / "postprocess"
+    table = outdir / "postprocess" / "significance.md"
+    if table.is_file():
+        console.print(table.read_text())
+        outputs["significance table"] = table
+    del post
+
+    console.print("[4/5] combine datacards")
+    cards = write_datacards(output, outdir / "datacards", cfg, unblind=unblind)
+    outputs["datacards"] = outdir / "datacards"
+    console.print(f"      {len(cards)} files")
+
+    if n_toys:
+        from .postprocessing.pseudoexperiments_io import run_pseudoexperiments
+
+        console.print(f"[5/5] {n_toys} pseudo-experiments (look-elsewhere effect)")
+        report = run_pseudoexperiments(output, outdir / "toys", cfg, n_toys=n_toys, seed=seed)
+        outputs["pseudo-experiments"] = outdir / "toys"
+        console.print(json.dumps(_short(report), indent=1))
+    else:
+        console.print("[5/5] pseudo-experiments skipped (use --toys N)")
+    return outputs
+
+
+def _total_cutflow(output: dict[str, Any]) -> dict[str, Any]:
+    """The cutflow summed over simulated datasets (raw weights), per channel."""
+    from coffea.processor import accumulate
+
+    flows = [
+        f for ds, f in output.get("cutflow", {}).items() if not output["datasets"][ds]["is_data"]
+    ]
+    return accumulate(flows) if flows else {}
+
+
+def _short(report: Any) -> Any:
+    if isinstance(report, dict):
+        return {k: v for k, v in report.items() if not isinstance(v, list | dict)}
+    return report

@@ -2,6 +2,7 @@
 
 Where the Debian packages are missing the tests skip with a one-line reason — except when
 ``CI`` is set: then they fail, so a CI run cannot pass without exercising them.
+Every service listens on 127.0.0.1 only (checked by ``test_loopback_only.py``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import dask
 import pytest
 
 from .services import SLURM_BINARIES, XROOTD_BINARIES, missing, slurm_cluster, xrootd_server
 from .toyproc import write_fileset
 
 LAYOUT = {"WZ": [260, 140], "HNL_M300": [120]}
+# Dask workers in batch jobs: their HTTP server (dashboard, /health) would listen on 0.0.0.0
+WORKER_EXTRA_ARGS = ["--dashboard-address", "127.0.0.1:0"]
 
 
 def _require(what: str, binaries: tuple[str, ...], modules: tuple[str, ...] = ()) -> None:
@@ -56,12 +60,16 @@ def xrootd(toy_files):
 
 @pytest.fixture(scope="session")
 def slurm(service_dir):
-    """A one-node SLURM cluster (munged, slurmctld, slurmd) with SLURM_CONF exported."""
+    """A one-node SLURM cluster (munged, slurmctld, slurmd) with SLURM_CONF exported.
+
+    Dask workers that dask-jobqueue submits to it serve their dashboard on 127.0.0.1.
+    """
     _require("SLURM", SLURM_BINARIES)
     if os.geteuid() != 0:
         msg = "the one-node SLURM cluster runs its daemons as root"
         if os.environ.get("CI"):
             pytest.fail(msg + " — required when CI is set", pytrace=False)
         pytest.skip(msg)
-    with slurm_cluster(service_dir / "slurm") as cluster:
+    extra = {"jobqueue.slurm.worker-extra-args": WORKER_EXTRA_ARGS}
+    with slurm_cluster(service_dir / "slurm") as cluster, dask.config.set(extra):
         yield cluster

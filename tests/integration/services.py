@@ -1,7 +1,10 @@
 """Real services on 127.0.0.1 for the integration tests: a one-node SLURM cluster and XRootD.
 
 Both come from Debian packages (``slurm-wlm``, ``munge``, ``xrootd-server``) and run as plain
-processes with their configuration in a temporary folder, no systemd needed::
+processes with their configuration in a temporary folder, no systemd needed. Every listening
+socket is bound to 127.0.0.1 (munged uses a Unix socket): slurmctld and slurmd through
+``CommunicationParameters``, xrootd — which has no directive for its listening address —
+through the ``loopback_bind.c`` ``LD_PRELOAD`` shim (built with ``cc``)::
 
     with slurm_cluster(tmp) as slurm:      # munged + slurmctld + slurmd, SLURM_CONF set
         ...                                # sbatch/squeue/scancel now talk to it
@@ -25,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")
-XROOTD_BINARIES = ("xrootd",)
+XROOTD_BINARIES = ("xrootd", "cc")  # cc builds the loopback bind() shim
+LOOPBACK_SHIM_SOURCE = Path(__file__).with_name("loopback_bind.c")
 
 
 def missing(binaries: tuple[str, ...]) -> list[str]:
@@ -107,6 +111,8 @@ def _node_line() -> tuple[int, int]:
 SLURM_CONF = """\
 ClusterName=hnltest
 SlurmctldHost=localhost(127.0.0.1)
+# listen on SlurmctldHost's / NodeAddr's address (127.0.0.1), not on every interface
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort={ctld_port}
@@ -216,9 +222,20 @@ def _unprivileged_user() -> str:
     raise RuntimeError("no unprivileged user (nobody/daemon) to run xrootd as")
 
 
+def build_loopback_shim(folder: Path) -> Path:
+    """Compile ``loopback_bind.c`` into ``folder``; returns the shared library for LD_PRELOAD."""
+    lib = folder / "libloopback_bind.so"
+    cmd = [_which("cc"), "-shared", "-fPIC", "-O2", "-o", str(lib), str(LOOPBACK_SHIM_SOURCE)]
+    res = subprocess.run([*cmd, "-ldl"], capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise RuntimeError(f"building {LOOPBACK_SHIM_SOURCE.name} failed: {res.stderr.strip()}")
+    lib.chmod(0o755)
+    return lib
+
+
 @contextlib.contextmanager
 def xrootd_server(root: Path, port: int | None = None) -> Iterator[str]:
-    """Serve ``root`` over XRootD to 127.0.0.1 only; yields ``root://127.0.0.1:PORT/``.
+    """Serve ``root`` over XRootD on 127.0.0.1 only; yields ``root://127.0.0.1:PORT/``.
 
     ``root`` and its parents must be readable by the unprivileged user xrootd runs as.
     """
@@ -238,7 +255,11 @@ def xrootd_server(root: Path, port: int | None = None) -> Iterator[str]:
     cmd += ["-s", str(work / "xrootd.pid"), "-p", str(port), "-I", "v4"]
     if user:
         cmd += ["-R", user]  # xrootd refuses to run as root
-    proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    preload = [str(build_loopback_shim(work)), os.environ.get("LD_PRELOAD", "")]
+    env = {**os.environ, "LD_PRELOAD": ":".join(filter(None, preload))}  # bind 127.0.0.1 only
+    proc = subprocess.Popen(
+        cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
 
     def listening() -> bool:
         if proc.poll() is not None:

@@ -75,6 +75,16 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
+def processes_with_environment(entry: str) -> list[int]:
+    """Ids of the processes whose environment holds ``entry`` (``NAME=value``) and we may read."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.append(int(pid))
+    return found
+
+
 @dataclass
 class Slurm:
     """A running one-node SLURM cluster; ``env`` holds what its clients need."""
@@ -198,7 +208,13 @@ def slurm_cluster(folder: Path) -> Iterator[Slurm]:
     finally:
         with contextlib.suppress(Exception):
             subprocess.run(["scancel", "-u", "root"], env=env, timeout=10, capture_output=True)
+            _wait(lambda: not Slurm(folder, conf, 0, 0).jobs(), 10, "job cancellation")
         _stop(procs)
+        # a job's slurmstepd (detached from slurmd) may outlive slurmd, waiting for it forever
+        for pid in processes_with_environment(f"SLURM_CONF={conf}"):
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "slurmstepd":
+                    os.kill(pid, signal.SIGKILL)
         if old_conf is None:
             os.environ.pop("SLURM_CONF", None)
         else:

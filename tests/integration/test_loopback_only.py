@@ -20,6 +20,8 @@ import pytest
 
 from hnl_coffea.executors import ExecutorOptions, open_backend
 
+from .services import processes_with_environment
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -113,13 +115,6 @@ def _processes() -> dict[int, int]:
     return parents
 
 
-def _environment_has(pid: int, entry: str) -> bool:
-    try:
-        return entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-
-
 def service_processes(slurm_conf: Path) -> set[int]:
     """This process, the processes it started, and every process of the test SLURM cluster.
 
@@ -128,7 +123,7 @@ def service_processes(slurm_conf: Path) -> set[int]:
     """
     parents = _processes()
     roots = {os.getpid()}
-    roots |= {p for p in parents if _environment_has(p, f"SLURM_CONF={slurm_conf}")}
+    roots |= set(processes_with_environment(f"SLURM_CONF={slurm_conf}"))
     found, todo = set(), list(roots)
     while todo:
         pid = todo.pop()

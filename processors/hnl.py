@@ -99,6 +99,11 @@ class HNLProcessor(processor.ProcessorABC):
         dataset = meta.name
         filename = str(events.metadata.get("filename", "?"))
         n_total = len(events)
+        if not meta.is_data and "genWeight" not in events.fields:
+            raise KeyError(
+                f"{filename}: dataset {dataset!r} is simulation but has no genWeight branch; "
+                "mark collision data with is_data: true in the fileset metadata"
+            )
         out: dict[str, Any] = {
             "hists": book_histograms(cfg),
             "processed": {dataset: {filename: n_total}},

@@ -126,3 +126,43 @@ def test_construction_does_no_io_and_pickles(tmp_path):
     assert isinstance(again, HNLProcessor)
     with pytest.raises(Exception, match="not-yet-written.yaml"):
         _ = again.cfg
+
+
+def _open_real(path, dataset, **meta):
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    ev = NanoEventsFactory.from_root(
+        {str(path): "Events"}, schemaclass=NanoAODSchema, mode="virtual"
+    ).events()
+    ev.metadata.update({"dataset": dataset, "filename": str(path), **meta})
+    return ev
+
+
+def test_real_nanoaod_as_simulation_and_as_data(cfg, shared_nanoaod, tmp_path):
+    import uproot
+
+    from hnl_coffea.data import compress_lumis
+
+    for path in shared_nanoaod:
+        with uproot.open(path) as f:
+            t = f["Events"]
+            keys = set(t.keys())
+            n = t.num_entries
+            pairs = set(zip(t["run"].array(library="np"), t["luminosityBlock"].array(library="np")))
+        c = cfg.with_overrides({"corrections.met_unclustered": False})
+        if "genWeight" in keys:
+            out = HNLProcessor(c, models=False).process(_open_real(path, "real_mc"))
+            assert out["processed"]["real_mc"][str(path)] == n
+            assert int(out["cutflow"]["real_mc"]["all"]["total"]["events"]) == n
+        else:
+            with pytest.raises(KeyError, match="no genWeight branch; mark collision data"):
+                HNLProcessor(c, models=False).process(_open_real(path, "real_mc"))
+        golden = tmp_path / f"{path.stem}.json"
+        golden.write_text(json.dumps(compress_lumis(pairs)))
+        cd = cfg.with_overrides({"eras.2018.golden_json": str(golden)})
+        out = HNLProcessor(cd, models=False).process(
+            _open_real(path, "real_data", is_data=True, primary_dataset="SingleMuon")
+        )
+        flow = out["cutflow"]["real_data"]["all"]
+        assert int(flow["golden_json"]["events"]) == n
+        assert out["lumi"]["real_data"] == {(int(r), int(lb)) for r, lb in pairs}

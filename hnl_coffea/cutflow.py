@@ -57,8 +57,24 @@ def format_cutflow(flow: dict[str, dict[str, dict[str, Any]]], weighted: bool = 
     for step in steps:
         cells = []
         for g in groups:
-            row = flow[g][step]
+            row = flow[g].get(step)
+            if row is None:  # e.g. data-only steps (golden JSON) exist for "all" only
+                cells.append(f"{'-':>{width}}")
+                continue
             value = float(row["sumw"]) if weighted else int(row["events"])
             cells.append(f"{value:>{width}.4g}" if weighted else f"{value:>{width}d}")
         lines.append(f"{step:<18}" + "".join(cells))
     return "\n".join(lines)
+
+
+def merged_cutflow(output: dict[str, Any], *, is_data: bool = False) -> dict[str, Any]:
+    """The cutflow of a processor output summed over its simulated (or data) datasets."""
+    from coffea.processor import accumulate
+
+    datasets = output.get("datasets", {})
+    flows = [
+        f
+        for ds, f in output.get("cutflow", {}).items()
+        if bool(datasets.get(ds, {}).get("is_data", False)) == is_data
+    ]
+    return accumulate(flows) if flows else {}

@@ -57,7 +57,7 @@ def run_demo(
 
     from processors import HNLProcessor
 
-    from .cutflow import format_cutflow
+    from .cutflow import format_cutflow, merged_cutflow
     from .data import write_lumi_json
     from .executors import ExecutorOptions
     from .fileset import load_fileset
@@ -91,7 +91,7 @@ def run_demo(
     result = outdir / "hnl_output.coffea"
     save(output, result)
     outputs["histograms"] = result
-    flow = _total_cutflow(output)
+    flow = merged_cutflow(output)
     if flow:
         (outdir / "cutflow.txt").write_text(format_cutflow(flow) + "\n")
         outputs["cutflow"] = outdir / "cutflow.txt"
@@ -123,16 +123,6 @@ def run_demo(
     else:
         console.print("[5/5] pseudo-experiments skipped (use --toys N)")
     return outputs
-
-
-def _total_cutflow(output: dict[str, Any]) -> dict[str, Any]:
-    """The cutflow summed over simulated datasets (raw weights), per channel."""
-    from coffea.processor import accumulate
-
-    flows = [
-        f for ds, f in output.get("cutflow", {}).items() if not output["datasets"][ds]["is_data"]
-    ]
-    return accumulate(flows) if flows else {}
 
 
 def _short(report: Any) -> Any:

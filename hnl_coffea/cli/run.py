@@ -123,4 +123,19 @@ def run(fileset, output, config_files, overrides, **kw) -> None:
         raise click.ClickException(str(err)) from None
     save(out, output)
     click.echo(summary.format())
+    if isinstance(out, dict) and out.get("cutflow"):
+        from ..cutflow import format_cutflow, merged_cutflow
+
+        for is_data, label in ((False, "simulation, Σ genWeight"), (True, "data, events")):
+            flow = merged_cutflow(out, is_data=is_data)
+            if flow:
+                click.echo(f"\ncutflow ({label}):\n{format_cutflow(flow, weighted=not is_data)}")
+    if isinstance(out, dict) and out.get("lumi"):
+        from pathlib import Path
+
+        from ..data import write_lumi_json
+
+        pairs = set().union(*out["lumi"].values())
+        lumi_json = write_lumi_json(pairs, Path(output).with_suffix(".lumi.json"))
+        click.echo(f"processed luminosity sections (CMS JSON): {lumi_json}")
     click.echo(f"saved {output}")

@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import click
 
-from .common import not_implemented
-
 
 @click.command()
-@click.option("--events", type=int, default=1_000_000, show_default=True)
+@click.option("--events", type=int, default=None,
+              help="Events per fileset [default: 300000, or 50000 with --quick].")  # fmt: skip
 @click.option(
     "--outdir", type=click.Path(file_okay=False), default="bench-output", show_default=True
 )
-def bench(events, outdir) -> None:
+@click.option("--quick", is_flag=True, help="One repetition on small files (a smoke run).")
+@click.option("--repeats", type=int, default=None, help="Repetitions per figure [default: 3].")
+@click.option("--heavy-events", type=int, default=None,
+              help="Events for systematics, transfer model and scaling [default: ≤ 200000].")  # fmt: skip
+@click.option("--models-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Folder with parametric.pt and transfer.pt to benchmark.")  # fmt: skip
+def bench(events, outdir, quick, repeats, heavy_events, models_dir) -> None:
     """Measure events/s against the read limit and a plain coffea processor."""
-    not_implemented("bench")
+    from ..bench import BenchOptions, run_benchmarks
+
+    kw = {"heavy_events": heavy_events, "models_dir": models_dir}
+    if repeats is not None:
+        kw["repeats"] = repeats
+    if quick:
+        opts = BenchOptions.quick(events or 50_000, **{k: v for k, v in kw.items() if v})
+    else:
+        opts = BenchOptions(events=events or 300_000, **kw)
+    click.echo(f"benchmarking {opts.events:,} events → {outdir}")
+    run_benchmarks(outdir, opts)
+    click.echo(f"written {outdir}/bench.json and {outdir}/bench.md")

@@ -1,0 +1,91 @@
+"""The Markdown rendering of a benchmark result (``bench.md``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["markdown"]
+
+
+def _k(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.0f}"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """Throughput, scaling, cost model, memory and targets as Markdown tables."""
+    m = result["machine"]
+    v = m["versions"]
+    ev = result["events"]
+    lines = [
+        "# hnl-coffea benchmark",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; load average at the "
+        f"end {m['load_average']}. Python {m['python']}, coffea {v['coffea']}, awkward "
+        f"{v['awkward']}, uproot {v['uproot']}, numpy {v['numpy']}, torch {v['torch']}, "
+        f"dask {v['dask']}.",
+        "",
+        f"Toy NanoAOD (modern layout): `zstd` {ev['zstd']:,} events, `lzma` {ev['lzma']:,} "
+        f"events, `heavy` (ZSTD, for the slow configurations) {ev['heavy']:,} events; chunk "
+        f"size {result['options']['chunksize']:,}; {result['options']['repeats']} "
+        f"repetition(s); one core (iterative executor) unless stated. The processor reads "
+        f"{len(result['branches'])} branches.",
+        "",
+        "## Throughput (events / s / core)",
+        "",
+        "| configuration | files | median | min | max | / read limit | / plain |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["throughput"]:
+        rate = r["rate"]
+        lines.append(
+            f"| {r['label']} | {r['fileset']} | {_k(rate['median'])} | {_k(rate['min'])} | "
+            f"{_k(rate['max'])} | {_pct(r['vs_read_limit'])} | {_pct(r['vs_plain'])} |"
+        )
+    lines += [
+        "",
+        "## Scaling (Dask LocalCluster, processes, 1 thread each; parametric, nominal, `heavy`)",
+        "",
+        "| workers | events / s (median) | events / s / core | speed-up |",
+        "|---:|---:|---:|---:|",
+    ]
+    for s in result["scaling"]:
+        lines.append(
+            f"| {s['workers']} | {_k(s['events_per_s'])} | {_k(s['rate']['median'])} | "
+            f"{s['speedup']:.2f}× |"
+        )
+    c = result["cost_model"]
+    lines += [
+        "",
+        f"Cost model: {c['events_per_s_per_core']:,.0f} events/s/core → "
+        f"{c['core_hours_per_1e9_events']:,.0f} core-hours per 10⁹ events; {c['formula']}.",
+        "",
+        "| events | deadline | workers |",
+        "|---:|---:|---:|",
+    ]
+    for e in c["examples"]:
+        lines.append(f"| {e['events']:.0e} | {e['hours']} h | {e['workers']} |")
+    lines += [
+        "",
+        "## Peak memory per worker (parametric, nominal; fresh process, one chunk)",
+        "",
+        "| chunk size | events | RSS after imports + model [MB] | peak RSS [MB] |",
+        "|---:|---:|---:|---:|",
+    ]
+    for mm in result["memory"]:
+        lines.append(
+            f"| {mm['chunksize']:,} | {mm['events']:,} | {mm['baseline_mb']:,.0f} | "
+            f"{mm['peak_mb']:,.0f} |"
+        )
+    lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
+    for t in result["targets"]:
+        val = "–" if t["value"] is None else f"{t['value']:.2f}"
+        met = "yes" if t["met"] else f"no ({t['shortfall']})"
+        lines.append(f"| {t['target']} | {val} | {t['goal']} | {met} |")
+    if result.get("profile"):
+        lines += ["", "## Where the time goes", "", result["profile"]]
+    lines += ["", f"Whole benchmark: {result['wall_s']:.0f} s wall clock.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,256 @@
+"""The benchmark suite: generate the files, run every measurement, write JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import measure
+from .report import markdown
+
+__all__ = ["BenchOptions", "run_benchmarks"]
+
+MEMORY_SAMPLE = "WZTo3LNu"
+
+
+@dataclass
+class BenchOptions:
+    """What to measure and how often."""
+
+    events: int = 300_000
+    """Events of the main (ZSTD and LZMA) filesets."""
+    heavy_events: int | None = None
+    """Events for the slow configurations (systematics, transfer model, scaling); default
+    ``min(events, 200k)``."""
+    repeats: int = 3
+    chunksize: int = 100_000
+    memory_chunks: tuple[int, ...] = (50_000, 100_000, 200_000)
+    workers: tuple[int, ...] = (1, 2)
+    seed: int = 1
+    models_dir: str | None = None
+    """Folder with parametric.pt / transfer.pt (+ sidecars); default: the configured models,
+    or random-weight networks of the production sizes when those are absent."""
+    log: Callable[[str], None] = field(default=print, repr=False)
+
+    @classmethod
+    def quick(cls, events: int = 50_000, **kw: Any) -> BenchOptions:
+        """One repetition, small files, two chunk sizes: a smoke run in about a minute."""
+        kw.setdefault("repeats", 1)
+        kw.setdefault("memory_chunks", (10_000, 20_000))
+        kw.setdefault("heavy_events", min(events, 20_000))
+        return cls(events=events, **kw)
+
+
+def _fileset(folder: Path, n: int, opts: BenchOptions, compression: str) -> dict:
+    from ..toymc import generate_fileset
+
+    marker = folder / "bench-source.json"
+    want = {"events": n, "seed": opts.seed, "compression": compression, "layout": "modern"}
+    if not (marker.exists() and json.loads(marker.read_text()) == want):
+        t0 = time.perf_counter()
+        generate_fileset(folder, n, seed=opts.seed, layout="modern", compression=compression)
+        marker.write_text(json.dumps(want))
+        opts.log(f"generated {n} events ({compression}) in {time.perf_counter() - t0:.0f} s")
+    return json.loads((folder / "fileset.json").read_text())
+
+
+def _models(cfg: Any, opts: BenchOptions, outdir: Path) -> dict[str, str]:
+    """Absolute paths of the parametric and transfer artifacts to benchmark."""
+    from ..paths import data_path
+
+    if opts.models_dir:
+        folder = Path(opts.models_dir)
+        return {k: str((folder / f"{k}.pt").resolve()) for k in ("parametric", "transfer")}
+    try:
+        return {k: str(data_path(getattr(cfg.models, k))) for k in ("parametric", "transfer")}
+    except Exception:  # noqa: BLE001  (not trained yet: random weights of the same size)
+        return _random_models(cfg, outdir / "models")
+
+
+def _random_models(cfg: Any, folder: Path) -> dict[str, str]:
+    import torch
+
+    from ..features import FEATURE_NAMES
+    from ..models import ParametricClassifier, RegressionBackbone, TransferClassifier, save_artifact
+
+    torch.manual_seed(0)
+    masses = [float(m) for m in cfg.mass_hypotheses]
+    raw = [f"l{i}_{v}" for i in (1, 2, 3) for v in ("pt", "eta", "phi", "mass")]
+    feats = [f for f in FEATURE_NAMES if not f.endswith("_charge")]
+    common = {"mass_hypotheses": masses, "channels": list(cfg.channel_names)}
+    paths = {"parametric": folder / "parametric.pt", "transfer": folder / "transfer.pt"}
+    save_artifact(ParametricClassifier(len(feats)), paths["parametric"], kind="parametric",
+                  feature_names=feats, **common)  # fmt: skip
+    backbone = RegressionBackbone(n_outputs=112, width=192, depth=7)
+    save_artifact(TransferClassifier(backbone), paths["transfer"], kind="transfer",
+                  feature_names=[*raw, "met_pt", "met_phi"], **common)  # fmt: skip
+    return {k: str(p.resolve()) for k, p in paths.items()}
+
+
+def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict[str, Any]:
+    """Run the whole suite; writes ``outdir/bench.json`` and ``outdir/bench.md``."""
+    from ..config import load_config
+    from ..processors import HNLProcessor
+    from ..toymc import generate_sample
+    from .plain import PlainProcessor
+
+    opts = opts or BenchOptions()
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    heavy_n = opts.heavy_events or min(opts.events, 200_000)
+    sets = {
+        "zstd": _fileset(out / "data" / "zstd", opts.events, opts, "zstd"),
+        "lzma": _fileset(out / "data" / "lzma", opts.events, opts, "lzma"),
+        "heavy": _fileset(out / "data" / "heavy", heavy_n, opts, "zstd"),
+    }
+    sizes = {k: measure.n_events(v) for k, v in sets.items()}
+    base = load_config()
+    paths = _models(base, opts, out)
+    none = {"models.parametric": None, "models.transfer": None, "models.mass_regression": None}
+    cfgs = {
+        "none": base.with_overrides(none),
+        "parametric": base.with_overrides({**none, "models.parametric": paths["parametric"]}),
+        "transfer": base.with_overrides({**none, "models.transfer": paths["transfer"]}),
+    }
+    ds, spec = next((d, s) for d, s in sets["heavy"].items() if d == MEMORY_SAMPLE)
+    probe_file = next(iter(spec["files"]))
+    branches = measure.processor_branches(
+        HNLProcessor(cfgs["parametric"], systematics=True), probe_file, ds, spec["metadata"]
+    )
+    opts.log(f"the processor reads {len(branches)} branches")
+
+    rows: list[dict[str, Any]] = []
+
+    def record(key: str, label: str, files: str, seconds: list[float], cores: int = 1) -> None:
+        timing = measure.Timing.from_seconds(sizes[files], seconds, cores)
+        rows.append({"key": key, "label": label, "fileset": files, **timing})
+        r = timing["rate"]
+        opts.log(f"{label} [{files}]: {r['median']:,.0f} events/s/core "
+                 f"(min {r['min']:,.0f}, max {r['max']:,.0f})")  # fmt: skip
+
+    for files in ("zstd", "lzma", "heavy"):
+        fs = sets[files]
+        measure.read_limit(fs, branches, opts.chunksize)  # warm the page cache
+        secs = measure.repeat(lambda fs=fs: measure.read_limit(fs, branches, opts.chunksize),
+                              opts.repeats)  # fmt: skip
+        record("read_limit", "read limit (uproot, processor branches)", files, secs)
+
+    def hnl(cfg_key: str, syst: bool) -> Callable[[], Any]:
+        return lambda: HNLProcessor(cfgs[cfg_key], models=cfg_key != "none", systematics=syst)
+
+    def proc(key, label, files, make) -> None:
+        secs = measure.time_processor(make, sets[files], opts.chunksize, opts.repeats)
+        record(key, label, files, secs)
+
+    proc("plain", "plain reference processor", "zstd", lambda: PlainProcessor(base))
+    proc("plain", "plain reference processor", "heavy", lambda: PlainProcessor(base))
+    proc("hnl_none_nominal", "HNLProcessor, no model, nominal", "zstd", hnl("none", False))
+    full = "HNLProcessor, parametric (16 hyp.), nominal"
+    proc("hnl_parametric_nominal", full, "zstd", hnl("parametric", False))
+    proc("hnl_parametric_nominal", full, "lzma", hnl("parametric", False))
+    proc("hnl_parametric_nominal", full, "heavy", hnl("parametric", False))
+    proc("hnl_transfer_nominal", "HNLProcessor, transfer model, nominal", "heavy",
+         hnl("transfer", False))  # fmt: skip
+    proc("hnl_none_syst", "HNLProcessor, no model, all systematics", "heavy", hnl("none", True))
+    proc("hnl_parametric_syst", "HNLProcessor, parametric, all systematics", "heavy",
+         hnl("parametric", True))  # fmt: skip
+
+    scaling = []
+    for n in opts.workers:
+        with measure.dask_backend(n) as backend:
+            make = hnl("parametric", False)
+            warm = {ds: sets["heavy"][ds]}  # start the workers' imports and model loading
+            measure.time_processor(make, warm, opts.chunksize, 1, backend)
+            secs = measure.time_processor(make, sets["heavy"], opts.chunksize, opts.repeats,
+                                          backend)  # fmt: skip
+        t = measure.Timing.from_seconds(sizes["heavy"], secs, n)
+        scaling.append({"workers": n, **t, "events_per_s": t["rate"]["median"] * n})
+        opts.log(f"dask {n} worker(s): {t['rate']['median'] * n:,.0f} events/s")
+    one = scaling[0]["events_per_s"]
+    for s in scaling:
+        s["speedup"] = s["events_per_s"] / one
+
+    mem_file = out / "data" / "memory" / f"{MEMORY_SAMPLE}.root"
+    n_mem = max(opts.memory_chunks)
+    if not mem_file.exists() or measure.n_events({"m": {"files": [str(mem_file)]}}) != n_mem:
+        generate_sample(MEMORY_SAMPLE, n_mem, mem_file, seed=opts.seed, layout="modern")
+    memory = []
+    overrides = {**none, "models.parametric": paths["parametric"]}
+    for chunk in opts.memory_chunks:
+        m = measure.peak_memory(str(mem_file), MEMORY_SAMPLE, spec["metadata"], chunk, overrides,
+                                True)  # fmt: skip
+        memory.append({"chunksize": chunk, **m})
+        opts.log(f"chunk {chunk}: peak RSS {m['peak_mb']:.0f} MB")
+
+    result = {
+        "machine": measure.machine_info(),
+        "options": {k: v for k, v in asdict(opts).items() if k != "log"},
+        "events": sizes,
+        "branches": branches,
+        "models": paths,
+        "throughput": _with_ratios(rows),
+        "scaling": scaling,
+        "cost_model": cost_model(scaling),
+        "memory": memory,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+    }
+    result["targets"] = targets(result)
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "bench.md").write_text(markdown(result))
+    return result
+
+
+def _with_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``vs_read_limit`` and ``vs_plain`` (median rates on the same fileset)."""
+    ref = {(r["key"], r["fileset"]): r["rate"]["median"] for r in rows}
+    for r in rows:
+        rate = r["rate"]["median"]
+        read = ref.get(("read_limit", r["fileset"]))
+        plain = ref.get(("plain", r["fileset"]))
+        r["vs_read_limit"] = rate / read if read else None
+        r["vs_plain"] = rate / plain if plain and r["key"] != "read_limit" else None
+    return rows
+
+
+def cost_model(scaling: list[dict[str, Any]]) -> dict[str, Any]:
+    """Events/s per core with the most workers, and workers needed per dataset and deadline."""
+    best = scaling[-1]
+    per_core = best["events_per_s"] / best["workers"]
+    table = []
+    for n in (1e8, 1e9, 1e10):
+        for hours in (1, 8, 24):
+            table.append({"events": n, "hours": hours,
+                          "workers": math.ceil(n / (per_core * 3600 * hours))})  # fmt: skip
+    return {
+        "events_per_s_per_core": per_core,
+        "core_hours_per_1e9_events": 1e9 / per_core / 3600,
+        "formula": "workers = ceil(N / (rate_per_core × 3600 × T[h]))",
+        "examples": table,
+    }
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The three targets of the benchmark, with the measured value and the shortfall."""
+    rows = {(r["key"], r["fileset"]): r for r in result["throughput"]}
+    full = rows[("hnl_parametric_nominal", "zstd")]
+    speedup = result["scaling"][-1]["speedup"] if len(result["scaling"]) > 1 else None
+    mem = {m["chunksize"]: m["peak_mb"] for m in result["memory"]}
+    mem100 = mem.get(100_000, max(mem.values()))
+    out = [
+        ("full processor / read limit", full["vs_read_limit"], 0.5),
+        ("full processor / plain reference", full["vs_plain"], 1.0),
+        ("2 workers / 1 worker", speedup, 1.7),
+    ]
+    res = [{"target": t, "value": v, "goal": g, "met": v is not None and v >= g,
+            "shortfall": None if v is None or v >= g else f"{(1 - v / g):.0%} below"}
+           for t, v, g in out]  # fmt: skip
+    res.append({"target": "peak RSS at chunk 100k [MB]", "value": mem100, "goal": 2048,
+                "met": mem100 < 2048,
+                "shortfall": None if mem100 < 2048 else f"{mem100 / 2048 - 1:.0%} above"})  # fmt: skip
+    return res

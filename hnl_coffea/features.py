@@ -218,6 +218,23 @@ def kinematic_features(
     return {name: out[name] for name in _KINEMATIC}
 
 
+def ak_module() -> Any:
+    """The eager ``awkward`` module (imported lazily, as for the rest of this module)."""
+    import awkward
+
+    return awkward
+
+
+def _dense3(jagged: Any) -> np.ndarray:
+    """An ``n * var`` awkward array with exactly three entries per event as ``(n, 3)`` float64."""
+    import awkward
+
+    flat = np.asarray(awkward.flatten(jagged, axis=1), dtype=np.float64)
+    if len(flat) != 3 * len(jagged):
+        raise ValueError("compute_features needs exactly three leptons in every masked event")
+    return flat.reshape(-1, 3)
+
+
 def compute_features(selection: Any, mask: Any = None) -> Any:
     """The flat float32 feature record (registry order) plus ``channel`` (int8) for the events
     of ``mask`` (default: ``selection.selected``); every such event must have three leptons."""
@@ -228,7 +245,13 @@ def compute_features(selection: Any, mask: Any = None) -> Any:
     lep = selection.leptons[mask]
     met = selection.met[mask]
     jets = selection.jets[mask]
-    out = kinematic_features(lep.pt, lep.eta, lep.phi, lep.mass, met.pt, met.phi)
+    if lib is ak_module():
+        # eager chunks: every selected event has exactly three leptons, so the kinematics
+        # run on dense (n, 3) numpy columns instead of jagged awkward records
+        cols = [_dense3(lep[name]) for name in ("pt", "eta", "phi", "mass")]
+        out = kinematic_features(*cols, np.asarray(met.pt), np.asarray(met.phi))
+    else:
+        out = kinematic_features(lep.pt, lep.eta, lep.phi, lep.mass, met.pt, met.phi)
     for i in range(3):
         out[f"l{i + 1}_charge"] = lep.charge[:, i]
     lead = jets[lib.argmax(jets.pt, axis=1, keepdims=True)]

@@ -23,7 +23,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DatasetMeta", "FilesetError", "load_fileset", "dataset_metadata", "apply_redirector"]
+__all__ = [
+    "DatasetInfo",
+    "DatasetMeta",
+    "FilesetError",
+    "load_fileset",
+    "dataset_metadata",
+    "apply_redirector",
+]
 
 _KNOWN = {"process", "xsec", "is_data", "is_signal", "m_hnl", "era", "sumw", "primary_dataset"}
 
@@ -46,8 +53,30 @@ class DatasetMeta:
     sumw: float | None = None
     primary_dataset: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> DatasetInfo:
+        """The metadata as a :class:`DatasetInfo` (a dict that accumulates idempotently)."""
+        return DatasetInfo(asdict(self))
+
+
+class DatasetInfo(dict):
+    """Dataset metadata inside a processor output (a plain dict for every reader).
+
+    Every chunk of a dataset carries the same metadata; adding two copies, as coffea's
+    ``accumulate`` does when it merges chunks, gives it back unchanged instead of summing
+    cross sections or joining names. Different metadata for one dataset is an error.
+    """
+
+    def __add__(self, other: dict) -> DatasetInfo:
+        if dict(self) != dict(other):
+            diff = sorted(k for k in set(self) | set(other) if self.get(k) != other.get(k))
+            raise ValueError(
+                f"dataset {self.get('name')!r}: chunks disagree on metadata {', '.join(diff)}"
+            )
+        return DatasetInfo(self)
+
+    def __iadd__(self, other: dict) -> DatasetInfo:
+        self.__add__(other)
+        return self
 
 
 def dataset_metadata(

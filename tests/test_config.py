@@ -75,3 +75,19 @@ def test_bad_yaml_file(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="missing.yaml"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_dataset_metadata_accumulates_idempotently():
+    from coffea.processor import accumulate
+
+    from hnl_coffea.fileset import dataset_metadata
+
+    wz = dataset_metadata("WZ", {"xsec": 4.43, "process": "WZ"}).to_dict()
+    chunks = [
+        {"datasets": {"WZ": dataset_metadata("WZ", {"xsec": 4.43}).to_dict()}} for _ in range(3)
+    ]
+    merged = accumulate(chunks)["datasets"]["WZ"]
+    assert merged == wz and merged["xsec"] == 4.43 and merged["m_hnl"] is None
+    other = dataset_metadata("WZ", {"xsec": 9.0}).to_dict()
+    with pytest.raises(ValueError, match="dataset 'WZ': chunks disagree on metadata xsec"):
+        accumulate([{"d": wz}, {"d": other}])

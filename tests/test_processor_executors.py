@@ -17,21 +17,12 @@ from coffea.nanoevents import NanoAODSchema
 
 from hnl_coffea.executors import ExecutorOptions
 from hnl_coffea.paths import data_path
-from hnl_coffea.runner import RunError, RunOptions, run_fileset
+from hnl_coffea.runner import RunOptions, run_fileset
 from hnl_coffea.toymc import generate_fileset
 from processors import HNLProcessor
 
 CHUNK = 150
 SAMPLES = ["WZTo3LNu", "HNL_M300"]
-
-# HNLProcessor's "datasets" output (DatasetMeta.to_dict: None, str and float values) cannot
-# be summed over chunks: coffea.processor.accumulate raises on None + None (and would
-# concatenate strings, add cross sections). Strict, so the tests fail loudly once fixed.
-CHUNK_SUM_BUG = pytest.mark.xfail(
-    raises=RunError,
-    strict=True,
-    reason="HNLProcessor output 'datasets' is not accumulable over several chunks",
-)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +130,6 @@ def _dask_mode(cfg, fileset, **kw):
     return processor.accumulate(per_dataset.values())
 
 
-@CHUNK_SUM_BUG
 def test_apply_to_fileset_matches_runner(cfg, toy):
     runner = _run(cfg, toy, "iterative", models=False, systematics=False)
     daskmode = _dask_mode(cfg, toy, models=False, systematics=False)
@@ -151,7 +141,6 @@ def test_apply_to_fileset_matches_runner(cfg, toy):
     assert daskmode["lumi"]["data_SingleMuon"]
 
 
-@CHUNK_SUM_BUG
 @pytest.mark.slow
 def test_apply_to_fileset_matches_runner_with_systematics_and_models(cfg, toy):
     models = _models_shipped(cfg)
@@ -161,7 +150,6 @@ def test_apply_to_fileset_matches_runner_with_systematics_and_models(cfg, toy):
     assert len(list(daskmode["hists"]["mt_total"].axes["systematic"])) > 10
 
 
-@CHUNK_SUM_BUG
 @pytest.mark.slow
 def test_iterative_futures_and_local_cluster_agree(cfg, toy):
     outs = {

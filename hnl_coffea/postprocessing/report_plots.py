@@ -2,8 +2,9 @@
 
 Default: significance vs mass, the cutflow, the adaptively binned distribution of the best
 available discriminant per channel for a few mass hypotheses, and data/MC (or MC-only) stacks
-of MT_total per region summed over channels. ``all`` adds every discriminant and mass
-hypothesis, and MT_total plus the feature histograms per channel and region.
+per region of MT_total (summed over channels and per channel) and of the configured feature
+histograms (``histograms.features``, summed over channels). ``all`` adds every discriminant
+and mass hypothesis, and the feature histograms per channel.
 """
 
 from __future__ import annotations
@@ -145,9 +146,9 @@ def draw_plots(
         if (mode == "all" or c.discriminant == preferred[0]) and c.mass in masses:
             base = outdir / "binned" / c.discriminant / f"m{c.mass:g}_{c.channel}"
             paths += _category_plot(c, base, cfg, show_sr, lumi)
-    names = ["mt_total"]
-    if mode == "all":
-        names += [n for n in norm if n.startswith("feature_")]
+    # data/MC per region: MT_total per channel and summed; the configured feature
+    # histograms summed over channels (per channel too with mode "all")
+    names = ["mt_total"] + [n for n in norm if n.startswith("feature_")]
     sig_masses = plot_masses(sorted(norm["mt_total"].signals), pp.plot_mass_hypotheses) if (
         "mt_total" in norm) else []  # fmt: skip
     for name in names:
@@ -156,7 +157,8 @@ def draw_plots(
             continue
         for region in cfg.regions:
             show = unblind or region.name not in pp.blinded_regions
-            channels: list[str | None] = [None] + (list(cfg.channel_names) if mode == "all" else [])
+            per_channel = mode == "all" or name == "mt_total"
+            channels: list[str | None] = [None] + (list(cfg.channel_names) if per_channel else [])
             for ch in channels:
                 where = "all channels" if ch is None else cfg.channel(ch).label
                 base = outdir / "regions" / region.name / f"{name}_{ch or 'all'}"

@@ -37,7 +37,7 @@ def _label(ax: plt.Axes, lumi: float | None, data: bool) -> None:
     hep.cms.label(
         "Preliminary",  # mplhep prefixes "Simulation" when data=False
         data=data,
-        lumi=None if lumi is None else round(lumi, 1),
+        lumi=None if lumi is None else float(f"{lumi:.2g}"),
         ax=ax,
         fontsize=16,
     )

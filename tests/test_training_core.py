@@ -59,6 +59,11 @@ def test_mape_sqrt_mirrored_boundaries_hand_computed():
     assert float(mape_sqrt_loss(y_pred, y_true, low, high, w)) == pytest.approx(
         (expected[0] + 2 * expected[2]) / 4, rel=1e-6
     )
+    # outside the training range the prediction always counts (no zero-loss escape upwards)
+    outside = mirrored_boundary_factor(
+        torch.tensor([1200.0, 40.0]), torch.tensor([400.0, 100.0]), low, high
+    )
+    assert outside.tolist() == [1.0, 1.0]
     # exactly on the mirror: pred − true == high − pred counts as beyond (≥)
     assert (
         float(mirrored_boundary_factor(torch.tensor([600.0]), torch.tensor([400.0]), low, high))

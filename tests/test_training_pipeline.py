@@ -101,3 +101,37 @@ def test_backbone_etot_output_in_gev(trained):
     true = skim["e_tot"]
     # the last output is E_tot in GeV: right order of magnitude after a 2-epoch pre-training
     assert 0.3 < np.median(pred / true) < 3.0
+
+
+@pytest.mark.slow
+def test_cli_train_quick_end_to_end(tmp_path):
+    """Generate → skim (coffea Runner) → train → artifacts + report through the CLI."""
+    from click.testing import CliRunner
+
+    from hnl_coffea.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        ["train", "--outdir", str(tmp_path), "--events", "20000", "--quick", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "report.json" in result.output
+    for kind in ("parametric", "transfer", "mass_regression"):
+        loaded = load_artifact(tmp_path / "models" / f"{kind}.pt")
+        assert loaded.sidecar.provenance["sample"]["n_events"] == 20000
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    n_sel = sum(d["selected"] for d in report["provenance"]["datasets"].values())
+    n_sr = sum(report["provenance"]["events_per_split"].values())  # SR: b-jet veto on top
+    assert 0 < n_sr <= n_sel
+
+
+def test_cli_train_rejects_missing_cuda(tmp_path):
+    from click.testing import CliRunner
+
+    from hnl_coffea.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = CliRunner().invoke(main, ["train", "--outdir", str(tmp_path), "--device", "cuda"])
+    assert result.exit_code == 1
+    assert "CUDA" in result.output

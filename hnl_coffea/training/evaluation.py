@@ -15,7 +15,8 @@ from .prepare import Prepared, hypothesis_scores
 __all__ = ["WEIGHTINGS", "evaluate_classifiers", "auc_metrics"]
 
 #: Event weightings of the report: physical yields; the same with the background weights
-#: capped as in the training loss (a diagnostic of toy statistics); every event weight 1.
+#: capped as in the training loss; every event weight 1. The last two are diagnostics for
+#: toy samples where a few fake-lepton background events carry most of the weight.
 WEIGHTINGS = ("physics", "capped", "unweighted")
 
 

@@ -6,7 +6,7 @@
   with the *mirrored-boundary* treatment. An event whose prediction lies further from the
   truth than the prediction lies from a training-range boundary does not count
   (upper boundary: weight 0; lower boundary: a small ``low_factor``, 0.1 in the seed,
-  which keeps the training stable).
+  which keeps the training stable). Predictions outside the training range always count.
 * :func:`kinematic_regression_loss` — MSE on the E_tot-normalised kinematic targets plus a
   relative MSE for E_tot itself (backbone pre-training).
 """
@@ -52,13 +52,18 @@ def mirrored_boundary_factor(
 ) -> torch.Tensor:
     """Per-event factor of the mirrored-boundary loss.
 
-    0 where ``y_pred − y_true ≥ high − y_pred`` (overshoot past the mirrored upper boundary),
-    ``low_factor`` where ``y_true − y_pred ≥ y_pred − low`` (undershoot past the mirrored lower
-    boundary), 1 otherwise — exactly the seed's ``where`` cascade (upper test first).
+    For predictions inside the training range [low, high]: 0 where
+    ``y_pred − y_true ≥ high − y_pred`` (the error points past the mirrored upper boundary),
+    ``low_factor`` where ``y_true − y_pred ≥ y_pred − low`` (past the mirrored lower boundary),
+    1 otherwise — the seed's ``where`` cascade (upper test first). Predictions outside
+    [low, high] always count fully: otherwise predicting far above the range for every event
+    is a trivial zero-loss minimum (the seed's "loss = 0 does not imply y_pred = y_true").
     """
     one = torch.ones_like(y_pred)
     lower = torch.where(y_true - y_pred >= y_pred - low, low_factor * one, one)
-    return torch.where(y_pred - y_true >= high - y_pred, torch.zeros_like(y_pred), lower)
+    factor = torch.where(y_pred - y_true >= high - y_pred, torch.zeros_like(y_pred), lower)
+    inside = (y_pred >= low) & (y_pred <= high)
+    return torch.where(inside, factor, one)
 
 
 def mape_sqrt_loss(

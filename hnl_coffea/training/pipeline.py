@@ -181,7 +181,9 @@ def train_on_skim(
     }
 
     # 1. parametric DNN
+    tick = time.perf_counter()
     param, param_fit = train_parametric(a, n_ch, opts, device)
+    timings["parametric_s"], tick = time.perf_counter() - tick, time.perf_counter()
     # 2. backbone on synthetic kinematics
     gen = make_synthetic(prep.raw_real[a.split == TRAIN])
     raw_scaler = Scaler.fit(gen.sample(50_000, np.random.default_rng(opts.seed + 5))[0])
@@ -193,8 +195,10 @@ def train_on_skim(
     y_pred = predict(backbone, [raw_scaler.transform(x_bb)], device)
     bb_summary = rep.backbone_summary(y_pred, y_bb, gen.target_names, gen.etot_index)
     pretrained = copy.deepcopy(backbone)  # the transfer stage fine-tunes in place
+    timings["backbone_s"], tick = time.perf_counter() - tick, time.perf_counter()
     # 3. transfer classifier
     transfer, tr_fit = train_transfer(backbone, a, n_ch, opts, device)
+    timings["transfer_s"], tick = time.perf_counter() - tick, time.perf_counter()
     # 4. mass regressor
     sig = prep.is_signal
     m_fit_true = np.where(sig, prep.m_true, 1.0).astype(np.float32)
@@ -203,6 +207,7 @@ def train_on_skim(
     regressor, reg_fit = train_mass_regressor(
         prep.regressor_x, m_fit_true, prep.regressor_weight, reg_split, mass_range, opts, device
     )
+    timings["mass_regression_s"] = time.perf_counter() - tick
     timings["training_s"] = time.perf_counter() - t_train
 
     # evaluation on the test split
@@ -236,6 +241,7 @@ def train_on_skim(
             "fit": tr_fit.to_dict(),
             "backbone_fit": bb_fit.to_dict(),
             "synthetic": gen.to_dict(),
+            "synthetic_acceptance": gen.acceptance(np.random.default_rng(opts.seed + 7)),
         },
         metrics=auc_metrics(evaluation, "transfer"),
         **common,
@@ -276,7 +282,7 @@ def train_on_skim(
                 f"median (cap = {prep.weight_cap:.4g}) as in the training loss: a diagnostic "
                 "for toy backgrounds represented by a few events with very large weights"
             ),
-            "unweighted": "every event weight 1 (AUC only)",
+            "unweighted": "every event weight 1 (S and B in raw event counts)",
         },
         "significance_method": (
             f"binned S/sqrt(B) per channel on the test split, bins from "

@@ -47,8 +47,8 @@ class TrainingOptions:
     parametric_lr: float = 1e-3
     backbone_width: int = 128
     backbone_depth: int = 6
-    backbone_epochs: int = 25
-    backbone_events_per_epoch: int = 60_000
+    backbone_epochs: int = 20
+    backbone_events_per_epoch: int = 40_000
     backbone_lr: float = 2e-3
     backbone_lr_decay: float = 0.9
     transfer_hidden: tuple[int, ...] = (128, 128)
@@ -59,7 +59,7 @@ class TrainingOptions:
     transfer_lr: float = 1e-3
     transfer_weight_decay: float = 1e-2
     regressor_hidden: tuple[int, ...] = (256, 256, 256)
-    regressor_epochs: int = 60
+    regressor_epochs: int = 40
     regressor_lr: float = 1e-3
     regressor_low_factor: float = 0.1
     progress: bool = True

@@ -161,13 +161,16 @@ class SyntheticKinematics:
         self, n: int, rng: np.random.Generator, max_tries: int = 100
     ) -> tuple[np.ndarray, np.ndarray]:
         """``n`` accepted events: raw inputs (n, 14) float32 and normalised targets (n, T)."""
-        xs, ys, have = [], [], 0
+        xs, ys, have, drawn = [], [], 0, 0
         for _ in range(max_tries):
-            x = self.draw_inputs(max(2 * (n - have), 256), rng)
+            acceptance = max(have / drawn, 0.01) if drawn else 0.25
+            k = int(1.2 * (n - have) / acceptance) + 256
+            x = self.draw_inputs(k, rng)
             y, ok = self.targets(x)
             xs.append(x[ok])
             ys.append(y[ok])
             have += int(ok.sum())
+            drawn += k
             if have >= n:
                 break
         else:
@@ -177,6 +180,10 @@ class SyntheticKinematics:
             )
         x, y = np.concatenate(xs)[:n], np.concatenate(ys)[:n]
         return x.astype(np.float32), y.astype(np.float32)
+
+    def acceptance(self, rng: np.random.Generator, n: int = 20_000) -> float:
+        """Fraction of drawn events inside every target's percentile range."""
+        return float(self.targets(self.draw_inputs(n, rng))[1].mean())
 
     def to_dict(self) -> dict:
         """JSON-friendly description (for the artifact sidecar)."""

@@ -18,15 +18,20 @@ Nuisances per toy (all Gaussian-constrained, θ ~ N(0, 1)):
   interpolation (``CMSHistFunc``): ``Δ(θ) = θ/2 · [(u − d) + S(θ) (u + d − 2n)]`` with the
   quintic smooth step ``S(θ) = θ(3θ⁴ − 10θ² + 15)/8`` for ``|θ| < 1`` and ``S = sign θ``
   beyond (linear extrapolation);
-* normalisation nuisances (log-normal): the template is multiplied by ``κ_up^θ`` for θ ≥ 0
-  and ``κ_down^(−θ)`` for θ < 0 (``κ_down = 1/κ_up`` for a symmetric uncertainty).
+* normalisation nuisances (log-normal): the template is multiplied by ``κ_up^θ`` for
+  θ ≥ 0.5 and ``κ_down^(−θ)`` for θ ≤ −0.5, smoothly joined in between as combine's
+  ``AsymPow`` does (exactly ``κ^θ`` for a symmetric uncertainty, ``κ_down = 1/κ_up``).
 
-Test statistic: the one-sided discovery profile-likelihood ratio ``q0`` of a common signal
-strength μ ≥ 0 over the bins of a point, with the background fixed at its nominal template
-(nuisances enter the toys, i.e. the reference distribution, not the fit); ``Z = sqrt(q0)``.
-With nuisance draws the p-values are hybrid (prior-predictive, Cousins–Highland): the spread of
-the background widens both the local and the maximum-Z distributions, so compare the observed
-Z with the toys (:meth:`ScanResult.local_pvalue`, :func:`global_pvalue`), not with 1 − Φ(Z).
+Test statistic: the one-sided discovery profile-likelihood ratio
+``q0 = −2 ln [L(0, θ̂̂) / L(μ̂, θ̂)]`` of a common signal strength μ ≥ 0 over the bins of a
+point, with every nuisance acting on those bins profiled (Gaussian constraint, the same
+interpolation as in the toys; :mod:`.pseudoexperiments_fit`); ``Z = sqrt(q0)``. Profiling
+makes the local Z nearly half-normal under the background-only hypothesis even when the
+background uncertainty is much larger than its Poisson error. ``profile=False`` keeps the
+background fixed at its nominal template in the fit (faster; with nuisance draws in the toys
+the local Z distribution then widens with the systematic uncertainty, and only toy-based
+p-values are meaningful). Compare an observed Z with the toys
+(:meth:`ScanResult.local_pvalue`, :func:`global_pvalue`) rather than with 1 − Φ(Z).
 Score histograms of different mass hypotheses are filled from the same events, but the
 histograms carry no event-level correlation, so their bins fluctuate independently here: the
 trials factor is then an upper bound (conservative). Variables shared by all hypotheses
@@ -42,6 +47,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from scipy import stats
 
+from .pseudoexperiments_fit import fit_mu_fixed, interpolation_terms, point_groups, profile_fit
+from .pseudoexperiments_fit import smooth_step as smooth_step
+
 __all__ = [
     "Templates",
     "ScanResult",
@@ -56,17 +64,10 @@ __all__ = [
     "trials_factor",
     "inject_and_recover",
     "smooth_step",
+    "fit_points",
 ]
 
 _B_FLOOR = 1e-9  # smallest expected background allowed in a bin after nuisance morphing
-
-
-def smooth_step(theta: np.ndarray) -> np.ndarray:
-    """combine's smooth step: ``θ(3θ⁴ − 10θ² + 15)/8`` inside ``|θ| < 1``, ``sign θ`` outside."""
-    t = np.asarray(theta, dtype=float)
-    t2 = t * t
-    inner = 0.125 * t * (t2 * (3.0 * t2 - 10.0) + 15.0)
-    return np.where(np.abs(t) >= 1.0, np.sign(t), inner)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,19 @@ class Templates:
         for p, (i, m) in enumerate(zip(idx, mass_of)):
             bins[p, : len(i)] = i
             sig[p, : len(i)] = self.signal[m, i]  # padding: bin 0 with zero signal, no effect
-        return {"bins": bins, "sig": sig, "labels": labels, "mass_index": np.array(mass_of)}
+        return {
+            "bins": bins,
+            "sig": sig,
+            "index": idx,
+            "labels": labels,
+            "mass_index": np.array(mass_of),
+        }
+
+    def point_groups(self) -> list:
+        """Scan points grouped for the profiled fit (:func:`.pseudoexperiments_fit.point_groups`)."""
+        if "groups" not in self._points:
+            self._points["groups"] = point_groups(self)
+        return self._points["groups"]
 
     @property
     def point_labels(self) -> list[tuple[str, float]]:
@@ -192,12 +205,13 @@ def expected_background(templates: Templates, n_toys: int, rng: np.random.Genera
         theta = rng.standard_normal((n_toys, k))
         half_diff = 0.5 * (t.shape_up - t.shape_down)
         half_sum = 0.5 * (t.shape_up + t.shape_down - 2.0 * t.background)
-        b += theta @ half_diff + (theta * smooth_step(theta)) @ half_sum
+        b += theta @ half_diff + interpolation_terms(theta, 1.0, order=0)[0] @ half_sum
     j = len(t.lnn_names)
     if j:
         theta = rng.standard_normal((n_toys, j))
-        log_factor = np.maximum(theta, 0) @ np.log(t.lnn_up) + np.maximum(-theta, 0) @ np.log(
-            t.lnn_down
+        hi, lo = np.log(t.lnn_up), -np.log(t.lnn_down)
+        log_factor = theta @ (0.5 * (hi + lo)) + interpolation_terms(theta, 2.0, order=0)[0] @ (
+            0.5 * (hi - lo)
         )
         b *= np.exp(log_factor)
     return np.maximum(b, _B_FLOOR)
@@ -227,43 +241,63 @@ def throw_toys(
     return rng.poisson(lam).astype(float)
 
 
-def local_significance(
-    counts: np.ndarray, templates: Templates, *, max_iter: int = 200, tol: float = 1e-10
-) -> tuple[np.ndarray, np.ndarray]:
-    """Local significance Z = sqrt(q0) and best-fit μ̂ ≥ 0 per toy and scan point.
+@dataclass(frozen=True)
+class PointFits:
+    """Local fits of every toy at every scan point: (n_toys, n_points) arrays.
 
-    ``counts``: (n_toys, B) (or (B,)). Returns two (n_toys, n_points) arrays. μ̂ solves
-    ``Σ n r/(1 + μ r) = Σ s`` (``r = s/b``) by Newton iterations on all toys at once; from
-    μ = 0 the iteration increases monotonically to the root (the score is convex and
-    decreasing in μ), so no step control is needed.
+    ``z``: sqrt(q0) (NaN where the fit failed), ``mu``: μ̂ ≥ 0, ``rescued``: the vectorised
+    Newton fit did not converge and ``scipy.optimize.minimize`` took over, ``failed``: that
+    failed too.
+    """
+
+    z: np.ndarray
+    mu: np.ndarray
+    rescued: np.ndarray
+    failed: np.ndarray
+
+
+def fit_points(
+    counts: np.ndarray, templates: Templates, *, profile: bool = True, max_iter: int = 30
+) -> PointFits:
+    """Fit μ (and, with ``profile``, the nuisances) at every scan point of every toy.
+
+    ``counts``: (n_toys, B) (or (B,)). ``profile=False`` keeps the background at its nominal
+    template. With ``profile`` the nuisances acting on a point's bins are profiled in both the
+    background-only and the signal-plus-background fit (:func:`.pseudoexperiments_fit.profile_fit`).
     """
     n_all = np.atleast_2d(np.asarray(counts, dtype=float))
     if n_all.shape[1] != templates.n_bins:
         raise ValueError(f"counts must have {templates.n_bins} bins, got {n_all.shape[1]}")
-    bins, sig = templates._points["bins"], templates._points["sig"]
-    r = sig / templates.background[bins]  # (P, L)
-    s_tot = sig.sum(axis=1)  # (P,)
-    n = n_all[:, bins]  # (T, P, L)
-    mu = np.zeros(n.shape[:2])
-    g0 = np.einsum("tpl,pl->tp", n, r) - s_tot
-    active = np.flatnonzero((g0 > 0).ravel())
-    mu_flat = mu.ravel()
-    n_flat = n.reshape(-1, n.shape[-1])
-    r_flat = np.broadcast_to(r, n.shape).reshape(-1, n.shape[-1])
-    s_flat = np.broadcast_to(s_tot, n.shape[:2]).ravel()
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        m, nn, rr = mu_flat[active], n_flat[active], r_flat[active]
-        x = rr / (1.0 + m[:, None] * rr)
-        g = (nn * x).sum(axis=1) - s_flat[active]
-        dg = -(nn * x * x).sum(axis=1)
-        step = -g / dg
-        mu_flat[active] = m + step
-        active = active[np.abs(step) > tol * np.maximum(1.0, np.abs(m + step))]
-    mu = mu_flat.reshape(n.shape[:2])
-    q0 = 2.0 * (np.einsum("tpl,tpl->tp", n, np.log1p(mu[..., None] * r)) - mu * s_tot)
-    return np.sqrt(np.maximum(q0, 0.0)), mu
+    n_toys, n_points = n_all.shape[0], len(templates.point_labels)
+    z = np.empty((n_toys, n_points))
+    mu = np.empty((n_toys, n_points))
+    rescued = np.zeros((n_toys, n_points), dtype=bool)
+    failed = np.zeros((n_toys, n_points), dtype=bool)
+    for g in templates.point_groups():
+        n = n_all[:, g.bins].reshape(-1, g.bins.shape[1])  # (n_toys · P, L), toy-major
+        point = np.tile(np.arange(g.points.size), n_toys)
+        shape = (n_toys, g.points.size)
+        if profile and g.n_nuisances:
+            fit = profile_fit(n, g, point, max_iter=max_iter)
+            q0, m = fit.q0, fit.mu
+            rescued[:, g.points] = fit.rescued.reshape(shape)
+            failed[:, g.points] = fit.failed.reshape(shape)
+        else:
+            m, q0 = fit_mu_fixed(n, g.signal[point], g.background[point])
+        z[:, g.points] = np.sqrt(np.fmax(q0, 0.0)).reshape(shape)  # NaN stays NaN
+        mu[:, g.points] = m.reshape(shape)
+    return PointFits(z, mu, rescued, failed)
+
+
+def local_significance(
+    counts: np.ndarray, templates: Templates, *, profile: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local significance Z = sqrt(q0) and best-fit μ̂ ≥ 0: two (n_toys, n_points) arrays.
+
+    See :func:`fit_points` (which also reports the fits that needed the scalar fallback).
+    """
+    fits = fit_points(counts, templates, profile=profile)
+    return fits.z, fits.mu
 
 
 @dataclass(frozen=True)
@@ -271,17 +305,33 @@ class ScanResult:
     """Per toy: the largest local significance over all scan points and where it occurred.
 
     ``z_local`` (n_toys, n_points, float32) keeps every point's local Z, for local p-values
-    from the toys (which, unlike 1 − Φ(Z), include the nuisance draws).
+    from the toys. ``n_rescued``/``n_failed`` (n_toys,) count the points of each toy whose
+    profiled fit needed the scalar fallback / failed (failed points are left out of the
+    maximum; a toy with every point failed has ``max_z`` NaN).
     """
 
     max_z: np.ndarray
     best_point: np.ndarray
     best_mu: np.ndarray
     z_local: np.ndarray
+    n_rescued: np.ndarray
+    n_failed: np.ndarray
 
     def local_pvalue(self, z_obs: float, point: int) -> float:
         """Fraction of toys whose local Z at ``point`` is ≥ ``z_obs`` (nuisances included)."""
-        return float(np.mean(self.z_local[:, point] >= z_obs))
+        z = self.z_local[:, point]
+        z = z[~np.isnan(z)]
+        return float(np.mean(z >= z_obs)) if z.size else float("nan")
+
+    def fit_summary(self) -> dict:
+        """Number of fits, fraction rescued by the scalar fallback and fraction failed."""
+        n_fits = int(self.z_local.size)
+        return {
+            "n_fits": n_fits,
+            "fraction_rescued": float(self.n_rescued.sum() / max(n_fits, 1)),
+            "fraction_failed": float(self.n_failed.sum() / max(n_fits, 1)),
+            "n_failed": int(self.n_failed.sum()),
+        }
 
     @staticmethod
     def concatenate(parts: Sequence[ScanResult]) -> ScanResult:
@@ -290,12 +340,21 @@ class ScanResult:
         return ScanResult(*(np.concatenate([getattr(p, f) for p in parts]) for f in names))
 
 
-def scan(counts: np.ndarray, templates: Templates) -> ScanResult:
+def scan(counts: np.ndarray, templates: Templates, *, profile: bool = True) -> ScanResult:
     """Maximum local Z over every (channel combination, m_hyp) point, per toy."""
-    z, mu = local_significance(counts, templates)
+    fits = fit_points(counts, templates, profile=profile)
+    z = np.where(np.isnan(fits.z), -np.inf, fits.z)
     best = np.argmax(z, axis=1)
     rows = np.arange(z.shape[0])
-    return ScanResult(z[rows, best], best, mu[rows, best], z.astype(np.float32))
+    max_z = np.where(np.isfinite(z[rows, best]), z[rows, best], np.nan)
+    return ScanResult(
+        max_z,
+        best,
+        fits.mu[rows, best],
+        fits.z.astype(np.float32),
+        fits.rescued.sum(axis=1),
+        fits.failed.sum(axis=1),
+    )
 
 
 def _toy_block(
@@ -305,6 +364,7 @@ def _toy_block(
     nuisances: bool,
     injected: tuple[float, float] | None,
     chunk: int,
+    profile: bool = True,
 ) -> ScanResult:
     rng = np.random.default_rng(seed)
     parts = []
@@ -316,7 +376,7 @@ def _toy_block(
             nuisances=nuisances,
             injected=injected,
         )
-        parts.append(scan(counts, templates))
+        parts.append(scan(counts, templates, profile=profile))
     return ScanResult.concatenate(parts)
 
 
@@ -327,24 +387,28 @@ def run_toys(
     *,
     nuisances: bool = True,
     injected: tuple[float, float] | None = None,
+    profile: bool = True,
     block_size: int = 1000,
     chunk: int | None = None,
     client=None,  # noqa: ANN001 - optional distributed.Client
 ) -> ScanResult:
     """Throw ``n_toys`` toys in seeded blocks and scan them, on a Dask client when given.
 
+    ``nuisances`` draws the nuisances in the toys, ``profile`` profiles them in the fits.
     Block ``i`` always uses ``SeedSequence(seed).spawn(...)[i]``, so the result is the same
     with or without a client. ``chunk`` bounds the toys held in memory at once (default:
-    about 2·10⁶ gathered bin entries).
+    about 4·10⁶ entries of the fits' bin × parameter arrays).
     """
     if n_toys <= 0:
         raise ValueError(f"n_toys must be positive, got {n_toys}")
     if chunk is None:
-        width = templates._points["bins"].size
-        chunk = int(np.clip(2_000_000 // max(width, 1), 16, block_size))
+        width = sum(
+            g.bins.size * (1 + (g.n_nuisances if profile else 0)) for g in templates.point_groups()
+        )
+        chunk = int(np.clip(4_000_000 // max(width, 1), 16, block_size))
     sizes = [min(block_size, n_toys - s) for s in range(0, n_toys, block_size)]
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
-    args = [(templates, n, s, nuisances, injected, chunk) for n, s in zip(sizes, seeds)]
+    args = [(templates, n, s, nuisances, injected, chunk, profile) for n, s in zip(sizes, seeds)]
     if client is None:
         return ScanResult.concatenate([_toy_block(*a) for a in args])
     [tmpl_future] = client.scatter([templates], broadcast=True)
@@ -418,10 +482,19 @@ def inject_and_recover(
     seed: int = 1,
     *,
     nuisances: bool = True,
+    profile: bool = True,
     client=None,  # noqa: ANN001
 ) -> InjectionResult:
     """Toys with signal μ at ``mhyp``: best-fit m_hyp, local and global significance."""
-    res = run_toys(templates, n_toys, seed, nuisances=nuisances, injected=(mu, mhyp), client=client)
+    res = run_toys(
+        templates,
+        n_toys,
+        seed,
+        nuisances=nuisances,
+        profile=profile,
+        injected=(mu, mhyp),
+        client=client,
+    )
     labels = templates.point_labels
     return InjectionResult(
         mu=float(mu),

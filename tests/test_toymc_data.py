@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections import Counter
 
@@ -14,7 +15,7 @@ from hnl_coffea.fileset import load_fileset
 from hnl_coffea.paths import data_path
 from hnl_coffea.toymc import generate_fileset
 
-LUMI_FB = 0.0006  # ≈ 8 000 generated collisions
+LUMI_FB = 0.006  # ≈ 7 400 generated collisions after the generator-level filter
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +122,51 @@ def test_run_lumi_numbers_and_golden_json(data_fileset):
     assert np.array_equal(mask(run, lumi), expected)
     outside = 1.0 - expected.mean()
     assert 0.02 < outside < 0.3
+
+
+def test_generator_filter_metadata_and_event_count(data_fileset):
+    """σ × L × ε with ε = 1 for processes with ≥ 2 hard leptons, 0 for W+jets (hand sum)."""
+    _, raw = data_fileset
+    data = [d["metadata"] for d in raw.values() if d["metadata"]["is_data"]]
+    expected_eff = {
+        "WZTo3LNu": 1.0,
+        "ZZTo4L": 1.0,
+        "TTTo2L2Nu": 1.0,
+        "DYJetsToLL": 1.0,
+        "WJetsToLNu": 0.0,
+        "ZGToLLG": 1.0,
+    }
+    for md in data:
+        filt = md["generator_filter"]
+        assert filt["name"] == "GenDilepton" and "2 charged leptons" in filt["definition"]
+        assert filt["efficiency"] == expected_eff
+    for file in _data_files(raw).values():
+        with uproot.open(file) as f:
+            meta = json.loads(str(f["hnl_coffea_toymc"]))
+        assert meta["generator_filter"]["efficiency"] == expected_eff
+    sigma_pb = 4.43 + 1.26 + 88.3 + 6077.0 * 0.18 + 51.1  # W+jets filtered away
+    mean = sigma_pb * LUMI_FB * 1000.0
+    n = data[0]["n_collisions_generated"]
+    assert abs(n - mean) < 5 * math.sqrt(mean)
+
+
+@pytest.mark.parametrize(("sample", "n_leptons"), [("WJetsToLNu", 1), ("WZTo3LNu", 3)])
+def test_hard_lepton_count(tmp_path, cfg, sample, n_leptons):
+    """The filter's lepton count against a per-event loop over the written GenPart."""
+    from hnl_coffea.toymc import generate_sample
+    from hnl_coffea.toymc.fileset import find_sample
+    from hnl_coffea.toymc.filters import GEN_DILEPTON, n_hard_leptons
+    from hnl_coffea.toymc.writer import sample_rng
+
+    path = tmp_path / f"{sample}.root"
+    generate_sample(sample, 300, path, seed=2, cfg=cfg, chunk_size=300)
+    with uproot.open(path) as f:
+        a = f["Events"].arrays(["GenPart_pdgId", "GenPart_statusFlags"], library="ak")
+    counts = []
+    for pdgs, flags in zip(a["GenPart_pdgId"].tolist(), a["GenPart_statusFlags"].tolist()):
+        counts.append(sum(1 for p, s in zip(pdgs, flags) if abs(p) in (11, 13, 15) and s >> 7 & 1))
+    assert set(counts) == {n_leptons}
+    # the same truth, rebuilt from the same random stream, gives the same count per event
+    truth = find_sample(sample, cfg).build(sample_rng(2, sample, 0), 300)
+    assert n_hard_leptons(truth).tolist() == counts
+    assert GEN_DILEPTON.passes(truth).all() == (n_leptons >= 2)

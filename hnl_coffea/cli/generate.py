@@ -67,9 +67,10 @@ from .common import config_options, load_cli_config, user_errors
 @click.option(
     "--data-lumi",
     type=click.FloatRange(min=0.0, min_open=True),
-    default=0.01,
+    default=0.2,
     show_default=True,
-    help="Integrated luminosity of the toy data in fb^-1 (≈13.5k events per pb^-1).",
+    help="Integrated luminosity of the toy data in fb^-1 (≈1.24k generated events per pb^-1 "
+    "after the generator-level filter of >= 2 charged leptons).",
 )
 @config_options
 @user_errors

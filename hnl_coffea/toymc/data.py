@@ -1,30 +1,42 @@
 """Toy collision data: the background mixture at a chosen integrated luminosity.
 
-Each background contributes a Poisson-fluctuated number of events, σ·L. Events get
-2018-like run and luminosity-block numbers (some blocks lie outside the shipped toy golden
-JSON ``data/lumi/toy_golden_2018.json``) and are written into one file per primary
-dataset of the era, chosen by the trigger groups that fired: an event that fired several
-groups sits in several files, as in real CMS data. No MC-only branches are written.
+Each background contributes a Poisson-fluctuated number of events, σ × L × ε, where ε is
+the efficiency of a generator-level filter (:mod:`hnl_coffea.toymc.filters`; by default
+:data:`~hnl_coffea.toymc.filters.GEN_DILEPTON`, at least two charged leptons e/μ/τ from the
+hard process), as for CMS filtered samples. Unfiltered, the toy data would have ≈ 13 500
+events per pb⁻¹, almost all W+jets with a single lepton, which never passes the
+three-lepton selection (in the simulation neither); filtered, ≈ 1 240 events per pb⁻¹
+remain (tt̄, DY, Zγ, WZ, ZZ) and the pseudo-data still correspond to L for everything the
+selection can see. The filter, its definition and the per-process efficiencies are stored
+in the file metadata and the fileset metadata (``generator_filter``).
 
-The expected number of events is large (≈ 13 500 per pb⁻¹, dominated by W+jets), so
-toy data sets use small luminosities (default 0.01 fb⁻¹); pass the same luminosity to
-the MC normalisation (``eras.<era>.luminosity_fb``) for data/MC comparisons.
+Events get 2018-like run and luminosity-block numbers (some blocks lie outside the shipped
+toy golden JSON ``data/lumi/toy_golden_2018.json``) and are written into one file per
+primary dataset of the era, chosen by the trigger groups that fired: an event that fired
+several groups sits in several files, as in real CMS data. No MC-only branches are written.
+
+The default luminosity, :data:`DEFAULT_DATA_LUMI_FB`, (0.2 fb⁻¹) gives ≈ 250 k generated
+collisions and ≈ 150 events passing the three-lepton selection; pass
+the same luminosity to the MC normalisation (``eras.<era>.luminosity_fb``) for data/MC
+comparisons.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..config import AnalysisConfig
 from .event import simulate
-from .samples import background_samples
-from .writer import EventsWriter, chunk_sizes, compression_for, sample_rng, to_branches
+from .filters import GEN_DILEPTON, GenFilter, filter_efficiency
+from .samples import Sample, background_samples
+from .writer import EventsWriter, compression_for, sample_rng, to_branches
 
-__all__ = ["TOY_RUNS", "generate_data", "DEFAULT_DATA_LUMI_FB"]
+__all__ = ["TOY_RUNS", "generate_data", "DEFAULT_DATA_LUMI_FB", "expected_data_events"]
 
-DEFAULT_DATA_LUMI_FB = 0.01
+DEFAULT_DATA_LUMI_FB = 0.2
 #: Toy 2018 runs and their number of luminosity blocks (events spread uniformly in lumi).
 TOY_RUNS = {
     315257: 120,
@@ -52,6 +64,40 @@ def _event_ids(rng: np.random.Generator, n: int, first: int) -> dict[str, np.nda
     }
 
 
+def expected_data_events(
+    luminosity_fb: float, gen_filter: GenFilter | None = GEN_DILEPTON, *, seed: int = 1
+) -> dict[str, tuple[float, float]]:
+    """Per background: (filter efficiency, expected events σ × L × ε) at ``luminosity_fb``."""
+    out = {}
+    for sample in background_samples():
+        eff = 1.0 if gen_filter is None else filter_efficiency(gen_filter, sample.build, seed=seed)
+        out[sample.name] = (eff, sample.xsec * luminosity_fb * 1000.0 * eff)
+    return out
+
+
+def _filtered_chunks(
+    sample: Sample,
+    n: int,
+    eff: float,
+    gen_filter: GenFilter | None,
+    seed: int,
+    chunk_size: int,
+):
+    """Chunks (rng, truth, keep mask) until ``n`` events have passed the filter."""
+    done, i = 0, 0
+    while done < n:
+        todo = n - done
+        k = todo if eff >= 1.0 else math.ceil(todo / eff * 1.1) + 20
+        k = min(chunk_size, k)
+        rng = sample_rng(seed, f"data:{sample.name}", i)
+        truth = sample.build(rng, k)
+        keep = np.ones(k, bool) if gen_filter is None else gen_filter.passes(truth)
+        keep &= np.cumsum(keep) <= todo
+        done += int(keep.sum())
+        i += 1
+        yield rng, truth, keep
+
+
 def generate_data(
     output: Path,
     luminosity_fb: float,
@@ -62,14 +108,26 @@ def generate_data(
     compression: str = "zstd",
     compression_level: int | None = None,
     chunk_size: int = 25_000,
+    gen_filter: GenFilter | None = GEN_DILEPTON,
 ) -> dict[str, dict]:
-    """Write pseudo-data files ``data_<PrimaryDataset>.root``; returns their fileset entries."""
+    """Write pseudo-data files ``data_<PrimaryDataset>.root``; returns their fileset entries.
+
+    ``gen_filter`` (default: ≥ 2 generator-level charged leptons) selects the generated
+    events; each process contributes Poisson(σ × L × ε) events that pass it. ``None``
+    generates the unfiltered mixture (≈ 13 500 events per pb⁻¹).
+    """
     if luminosity_fb <= 0:
         raise ValueError(f"luminosity_fb must be > 0, got {luminosity_fb}")
     era = cfg.era_config
     if not era.primary_datasets:
         raise ValueError(f"era {era.name!r} defines no primary_datasets for toy data")
     comp = compression_for(compression, compression_level)
+    expected = expected_data_events(luminosity_fb, gen_filter, seed=seed)
+    filter_meta = (
+        None
+        if gen_filter is None
+        else gen_filter.metadata({name: eff for name, (eff, _) in expected.items()})
+    )
     out = Path(output)
     writers = {
         pd.name: EventsWriter(
@@ -80,25 +138,31 @@ def generate_data(
                 "seed": seed,
                 "layout": layout,
                 "luminosity_fb": luminosity_fb,
+                "generator_filter": filter_meta,
             },
         )
         for pd in era.primary_datasets
     }
     rng_n = np.random.default_rng([seed, 0xDA7A])
     first = 0
+    n_generated = 0
     try:
         for sample in background_samples():
-            n = int(rng_n.poisson(sample.xsec * luminosity_fb * 1000.0))
-            for i, k in enumerate(chunk_sizes(n, chunk_size)):
-                rng = sample_rng(seed, f"data:{sample.name}", i)
-                chunk = simulate(rng, sample.build(rng, k), era.triggers)
+            eff, mean = expected[sample.name]
+            n = int(rng_n.poisson(mean))
+            if n == 0:
+                continue
+            for rng, truth, keep in _filtered_chunks(sample, n, eff, gen_filter, seed, chunk_size):
+                k = truth.n
+                chunk = simulate(rng, truth, era.triggers)
                 scalars = {**_event_ids(rng, k, first), **chunk.scalars}
                 first += k
+                n_generated += int(keep.sum())
                 for name in ("Pileup_nTrueInt", "genWeight"):
                     scalars.pop(name, None)
                 data = to_branches(chunk, scalars, layout, is_data=True)
                 for pd in era.primary_datasets:
-                    fired = chunk.trigger_groups[pd.trigger_group]
+                    fired = chunk.trigger_groups[pd.trigger_group] & keep
                     if fired.any():
                         writers[pd.name].extend({key: v[fired] for key, v in data.items()})
     finally:
@@ -122,6 +186,8 @@ def generate_data(
                 "primary_dataset": pd.name,
                 "luminosity_fb": luminosity_fb,
                 "n_events": w.n_events,
+                "n_collisions_generated": n_generated,
+                "generator_filter": filter_meta,
             },
         }
     return fileset

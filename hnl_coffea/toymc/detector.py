@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .physics import TAU_DM, TAU_DM_FRAC, p4_from_xyzt
-from .reco import Collection, Flat, remap, select, stack
+from .reco import Collection, Flat, kin_tables, remap, select, stack
 from .truth import ORIGIN, Truth, Visible
 
 __all__ = ["DEEPTAU_THRESHOLDS", "make_jets", "make_fakes", "make_leptons", "make_taus"]
@@ -73,11 +73,8 @@ def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray):
         p4 = p4_from_xyzt(pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta), pt * np.cosh(eta))
         slots.append(JetSlot(p4, np.zeros(n, np.int32), valid, False))
 
-    gpt = stack([s.p4.pt for s in slots])
-    geta = stack([s.p4.eta for s in slots])
-    gphi = stack([s.p4.phi for s in slots])
-    gmass = stack([np.maximum(s.p4.mass, 0.0) for s in slots])
     valid = stack([s.valid for s in slots])
+    gpt, geta, gphi, gmass = kin_tables([s.p4 for s in slots], valid)
     flav = stack([s.flavour for s in slots])
     has_gen = np.zeros(valid.shape, bool)
     has_gen[:, :n_true] = True
@@ -189,11 +186,8 @@ class _Slots:
     """The visible slots of a chunk stacked into (event × slot) tables."""
 
     def __init__(self, visible: list[Visible]):
-        self.pt = stack([v.p4.pt for v in visible])
-        self.eta = stack([v.p4.eta for v in visible])
-        self.phi = stack([v.p4.phi for v in visible])
-        self.mass = stack([np.maximum(v.p4.mass, 0.0) for v in visible])
         self.kind = stack([v.kind for v in visible], np.int32)
+        self.pt, self.eta, self.phi, self.mass = kin_tables([v.p4 for v in visible], self.kind != 0)
         self.charge = stack([v.charge for v in visible], np.int32)
         self.gen = stack([v.gen for v in visible], np.int32)
         self.origin = stack([v.origin for v in visible], np.int32)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detector import _Slots, make_fakes, make_jets, make_leptons, make_taus
-from .reco import Collection, select, stack
+from .reco import Collection, ptetaphim, select, stack, take_p4
 from .truth import Truth
 
 __all__ = ["Chunk", "simulate", "TRIGGER_OBJECTS"]
@@ -32,30 +32,27 @@ def _gen_record(truth: Truth) -> tuple[Collection, np.ndarray, Collection]:
     valid = stack(truth.gen_valid)
     sel = select(valid)
     smap = sel.slot_map(valid.shape[1])
-    pt = stack([p.pt for p in truth.gen_p4])
-    eta = stack([p.eta for p in truth.gen_p4])
-    phi = stack([p.phi for p in truth.gen_p4])
-    mass = stack([np.maximum(p.mass, 0.0) for p in truth.gen_p4])
+    # four-vector components of the selected slots only, then collider coordinates
+    pt, eta, phi, mass = ptetaphim(*take_p4(sel, truth.gen_p4))
     # neutral, massless particles along the beam would have infinite η; keep them finite
     eta = np.clip(np.nan_to_num(eta, nan=0.0, posinf=20.0, neginf=-20.0), -20.0, 20.0)
+    n_slots = len(truth.gen_p4)
     pdg = stack(truth.gen_pdg, np.int32)
-    status = stack([truth.gen_status_array(i) for i in range(len(truth.gen_p4))], np.int32)
-    flags = np.broadcast_to(np.asarray(truth.gen_flags, np.int32), valid.shape)
-    mother_slot = np.broadcast_to(np.asarray(truth.gen_mother, np.int64), valid.shape)
-    mother = np.where(
-        mother_slot >= 0, smap[np.arange(truth.n)[:, None], np.maximum(mother_slot, 0)], -1
-    )
+    status = stack([truth.gen_status_array(i) for i in range(n_slots)], np.int32)
+    flags = np.asarray(truth.gen_flags, np.int32)[sel.slot]
+    mother_slot = np.asarray(truth.gen_mother, np.int64)[sel.slot]
+    mother = np.where(mother_slot >= 0, smap[sel.ev, np.maximum(mother_slot, 0)], -1)
     gen = Collection(
         sel.counts,
         {
-            "pt": sel.take(pt).astype(np.float32),
-            "eta": sel.take(eta).astype(np.float32),
-            "phi": sel.take(phi).astype(np.float32),
-            "mass": sel.take(mass).astype(np.float32),
+            "pt": pt.astype(np.float32),
+            "eta": eta.astype(np.float32),
+            "phi": phi.astype(np.float32),
+            "mass": mass.astype(np.float32),
             "pdgId": sel.take(pdg),
             "status": sel.take(status),
-            "statusFlags": sel.take(flags).astype(np.int32),
-            "genPartIdxMother": sel.take(mother).astype(np.int32),
+            "statusFlags": flags,
+            "genPartIdxMother": mother.astype(np.int32),
         },
     )
     # GenVisTau: the visible hadronic decay products of each τh

@@ -12,6 +12,7 @@ import numpy as np
 from ..config import AnalysisConfig, load_config
 from .data import DEFAULT_DATA_LUMI_FB, generate_data
 from .event import simulate
+from .filters import GEN_DILEPTON, GenFilter
 from .layout import LAYOUTS
 from .samples import Sample, all_samples, signal_sample, split_events
 from .writer import chunk_sizes, compression_for, sample_rng, to_branches, write_events
@@ -134,6 +135,7 @@ def generate_fileset(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     with_data: bool = False,
     luminosity_fb: float | None = None,
+    data_filter: GenFilter | None = GEN_DILEPTON,
 ) -> Path:
     """Write one ROOT file per toy sample and ``output/fileset.json``; returns the JSON path.
 
@@ -142,9 +144,10 @@ def generate_fileset(
     to the backgrounds by their shares). ``samples`` restricts the list by name.
 
     ``with_data`` adds toy collision data (:mod:`hnl_coffea.toymc.data`): the background
-    mixture at ``luminosity_fb`` (default 0.01 fb⁻¹), Poisson-fluctuated, one dataset per
-    primary dataset (``data_SingleMuon`` …) with ``is_data: true``; its size does not count
-    in ``n_events``.
+    mixture at ``luminosity_fb`` (default :data:`~hnl_coffea.toymc.data.DEFAULT_DATA_LUMI_FB`),
+    filtered at generator level by ``data_filter`` (default: ≥ 2 charged leptons, see
+    :mod:`hnl_coffea.toymc.filters`), Poisson-fluctuated, one dataset per primary dataset
+    (``data_SingleMuon`` …) with ``is_data: true``; its size does not count in ``n_events``.
     """
     cfg = cfg or load_config()
     out = Path(output)
@@ -183,6 +186,7 @@ def generate_fileset(
                 compression=compression,
                 compression_level=compression_level,
                 chunk_size=chunk_size,
+                gen_filter=data_filter,
             )
         )
     path = out / "fileset.json"

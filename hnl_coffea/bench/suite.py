@@ -16,6 +16,8 @@ from .report import markdown
 __all__ = ["BenchOptions", "run_benchmarks"]
 
 MEMORY_SAMPLE = "WZTo3LNu"
+#: LZMA level 1 writes fast; decompression speed hardly depends on the level.
+_LEVEL = {"lzma": 1}
 
 
 @dataclass
@@ -32,6 +34,8 @@ class BenchOptions:
     memory_chunks: tuple[int, ...] = (50_000, 100_000, 200_000)
     workers: tuple[int, ...] = (1, 2)
     seed: int = 1
+    samples: tuple[str, ...] | None = None
+    """Restrict the toy filesets to these samples (default: every background and signal)."""
     models_dir: str | None = None
     """Folder with parametric.pt / transfer.pt (+ sidecars); default: the configured models,
     or random-weight networks of the production sizes when those are absent."""
@@ -50,10 +54,14 @@ def _fileset(folder: Path, n: int, opts: BenchOptions, compression: str) -> dict
     from ..toymc import generate_fileset
 
     marker = folder / "bench-source.json"
-    want = {"events": n, "seed": opts.seed, "compression": compression, "layout": "modern"}
+    samples = list(opts.samples) if opts.samples else None
+    want = {"events": n, "seed": opts.seed, "compression": compression, "samples": samples}
     if not (marker.exists() and json.loads(marker.read_text()) == want):
         t0 = time.perf_counter()
-        generate_fileset(folder, n, seed=opts.seed, layout="modern", compression=compression)
+        generate_fileset(
+            folder, n, seed=opts.seed, layout="modern", compression=compression,
+            compression_level=_LEVEL.get(compression), samples=samples,
+        )  # fmt: skip
         marker.write_text(json.dumps(want))
         opts.log(f"generated {n} events ({compression}) in {time.perf_counter() - t0:.0f} s")
     return json.loads((folder / "fileset.json").read_text())
@@ -67,9 +75,12 @@ def _models(cfg: Any, opts: BenchOptions, outdir: Path) -> dict[str, str]:
         folder = Path(opts.models_dir)
         return {k: str((folder / f"{k}.pt").resolve()) for k in ("parametric", "transfer")}
     try:
-        return {k: str(data_path(getattr(cfg.models, k))) for k in ("parametric", "transfer")}
-    except Exception:  # noqa: BLE001  (not trained yet: random weights of the same size)
-        return _random_models(cfg, outdir / "models")
+        paths = {k: data_path(getattr(cfg.models, k)) for k in ("parametric", "transfer")}
+    except Exception:  # noqa: BLE001
+        paths = {}
+    if paths and all(Path(f"{p}.json").is_file() for p in paths.values()):
+        return {k: str(p) for k, p in paths.items()}
+    return _random_models(cfg, outdir / "models")  # not trained yet: random weights, same size
 
 
 def _random_models(cfg: Any, folder: Path) -> dict[str, str]:

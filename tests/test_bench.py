@@ -1,0 +1,78 @@
+"""The benchmark machinery (``hnl-coffea bench``): result structure, cost model, Markdown.
+
+No timing is asserted; these tests check that the suite runs end to end on a tiny sample
+and that its derived numbers (ratios, cost model, targets) follow from the measured ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from hnl_coffea.bench.report import markdown
+from hnl_coffea.bench.suite import BenchOptions, _with_ratios, cost_model, run_benchmarks
+
+
+def _row(key, fileset, median):
+    return {"key": key, "label": key, "fileset": fileset, "events": 1000, "cores": 1,
+            "seconds": [1.0], "rate": {"min": median, "median": median, "max": median}}  # fmt: skip
+
+
+def test_ratios_use_the_same_fileset():
+    rows = _with_ratios([
+        _row("read_limit", "zstd", 40_000.0),
+        _row("read_limit", "lzma", 10_000.0),
+        _row("plain", "zstd", 16_000.0),
+        _row("hnl_parametric_nominal", "zstd", 20_000.0),
+        _row("hnl_parametric_nominal", "lzma", 8_000.0),
+    ])  # fmt: skip
+    by = {(r["key"], r["fileset"]): r for r in rows}
+    assert by[("hnl_parametric_nominal", "zstd")]["vs_read_limit"] == pytest.approx(0.5)
+    assert by[("hnl_parametric_nominal", "zstd")]["vs_plain"] == pytest.approx(1.25)
+    assert by[("hnl_parametric_nominal", "lzma")]["vs_read_limit"] == pytest.approx(0.8)
+    assert by[("hnl_parametric_nominal", "lzma")]["vs_plain"] is None  # no plain run on lzma
+    assert by[("read_limit", "zstd")]["vs_plain"] is None
+
+
+def test_cost_model_workers_by_hand():
+    scaling = [{"workers": 1, "events_per_s": 5_000.0}, {"workers": 2, "events_per_s": 9_000.0}]
+    c = cost_model(scaling)
+    assert c["events_per_s_per_core"] == pytest.approx(4_500.0)
+    assert c["core_hours_per_1e9_events"] == pytest.approx(1e9 / 4_500 / 3600)
+    ex = {(e["events"], e["hours"]): e["workers"] for e in c["examples"]}
+    # 1e9 events in 8 h at 4500 events/s/core: 1e9 / (4500 * 28800) = 7.7 → 8 workers
+    assert ex[(1e9, 8)] == 8
+    assert ex[(1e8, 24)] == math.ceil(1e8 / (4500 * 3600 * 24))
+
+
+@pytest.mark.slow
+def test_suite_smoke(tmp_path):
+    """The whole suite on 4k events of two samples, one repetition, one Dask worker."""
+    opts = BenchOptions(
+        events=4_000, heavy_events=2_000, repeats=1, chunksize=5_000, memory_chunks=(1_000,),
+        workers=(1,), samples=("WZTo3LNu", "HNL_M100"), log=lambda _: None,
+    )  # fmt: skip
+    result = run_benchmarks(tmp_path, opts)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["events"] == result["events"]
+    assert set(saved) >= {"machine", "throughput", "scaling", "cost_model", "memory", "targets"}
+    assert saved["events"]["zstd"] == 4_000 and saved["events"]["heavy"] == 2_000
+    keys = {(r["key"], r["fileset"]) for r in saved["throughput"]}
+    for key in ("read_limit", "plain", "hnl_none_nominal", "hnl_parametric_nominal"):
+        assert (key, "zstd") in keys
+    assert ("hnl_parametric_syst", "heavy") in keys and ("read_limit", "lzma") in keys
+    for r in saved["throughput"]:
+        rate = r["rate"]
+        assert 0 < rate["min"] <= rate["median"] <= rate["max"]
+        assert len(r["seconds"]) == 1
+    # the processor reads muon, tau, jet and trigger branches, and nothing it does not need
+    assert "Muon_pt" in saved["branches"] and "Tau_decayMode" in saved["branches"]
+    assert not any(b.startswith("GenPart_") for b in saved["branches"])
+    assert saved["scaling"][0]["speedup"] == pytest.approx(1.0)
+    mem = saved["memory"][0]
+    assert mem["chunksize"] == 1_000 and mem["peak_mb"] >= mem["baseline_mb"] > 0
+    md = (tmp_path / "bench.md").read_text()
+    assert md.count("| read limit") == 3 and "## Targets" in md
+    assert markdown(saved) == md

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .physics import TAU_DM, TAU_DM_FRAC, p4_from_xyzt
+from .physics import TAU_DM, TAU_DM_FRAC, beta_by_class, p4_from_xyzt
 from .reco import Collection, Flat, kin_tables, remap, select, stack
 from .truth import ORIGIN, Truth, Visible
 
@@ -107,11 +107,7 @@ def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray):
     eta, phi = _smear_dir(rng, sel.take(geta), sel.take(gphi), 0.02)
     m = len(pt)
     f = sel.take(flav)
-    btag = np.where(
-        f == 5,
-        rng.beta(4.5, 1.2, m),
-        np.where(f == 4, rng.beta(1.2, 3.5, m), rng.beta(0.35, 9.0, m)),
-    )
+    btag = beta_by_class(rng, [f == 5, f == 4, None], [(4.5, 1.2), (1.2, 3.5), (0.35, 9.0)])
     u = rng.random(m)
     jet_id = np.where(u < 0.96, 6, np.where(u < 0.985, 2, 0))
     jet = Collection(
@@ -250,7 +246,7 @@ def make_leptons(rng, slots: _Slots, flavour: int, n_pu, jet_map, gen_map) -> Co
     iso = _iso(rng, origin, n_pu[sel.ev])
     dxy, dz = _impact(rng, origin, 1.0)
     charge = sel.take(slots.charge)
-    qual = np.where(genuine, rng.beta(8.0, 1.0, m), rng.beta(1.5, 2.5, m))
+    qual = beta_by_class(rng, [genuine, None], [(8.0, 1.0), (1.5, 2.5)])
     gen_idx = remap(sel.take(slots.gen), gen_map, sel.ev)
     f = {
         "pt": _f32(pt),
@@ -329,10 +325,10 @@ def make_taus(rng, slots: _Slots, n_pu, jet_map, gen_map) -> Collection:
     flav[(src == 13) & ~from_tau] = 2
     flav[(src == 11) & from_tau] = 3
     flav[(src == 13) & from_tau] = 4
-    vsjet = np.where(src == 5, rng.beta(12.0, 0.8, m), rng.beta(1.2, 2.5, m))
-    vsjet = np.where((src == 11) | (src == 13), rng.beta(5.0, 1.5, m), vsjet)
-    vse = np.where(src == 11, rng.beta(1.2, 6.0, m), rng.beta(10.0, 0.6, m))
-    vsmu = np.where(src == 13, rng.beta(1.0, 8.0, m), rng.beta(15.0, 0.4, m))
+    is_lep = (src == 11) | (src == 13)
+    vsjet = beta_by_class(rng, [is_lep, src == 5, None], [(5.0, 1.5), (12.0, 0.8), (1.2, 2.5)])
+    vse = beta_by_class(rng, [src == 11, None], [(1.2, 6.0), (10.0, 0.6)])
+    vsmu = beta_by_class(rng, [src == 13, None], [(1.0, 8.0), (15.0, 0.4)])
     charge = np.where(src == 0, sel.take(slots.charge), sel.take(slots.charge))
     dxy, dz = _impact(rng, np.where(src == 0, ORIGIN["light"], ORIGIN["tau"]), 1.0)
     return Collection(

@@ -56,29 +56,22 @@ def _gen_record(truth: Truth) -> tuple[Collection, np.ndarray, Collection]:
         },
     )
     # GenVisTau: the visible hadronic decay products of each τh
-    tabs = {k: [] for k in ("pt", "eta", "phi", "mass", "charge", "status", "mother", "valid")}
-    for slot, dec in truth.vistau:
-        v = dec.visible
-        tabs["pt"].append(v.pt)
-        tabs["eta"].append(v.eta)
-        tabs["phi"].append(v.phi)
-        tabs["mass"].append(v.mass)
-        tabs["charge"].append(-np.sign(truth.gen_pdg[slot]))
-        tabs["status"].append(dec.dm)
-        tabs["mother"].append(smap[:, slot])
-        tabs["valid"].append(truth.tau_slots[slot] & (dec.kind == 15))
-    if tabs["valid"]:
-        vsel = select(stack(tabs["valid"]))
+    if truth.vistau:
+        slots = [slot for slot, _ in truth.vistau]
+        decays = [dec for _, dec in truth.vistau]
+        vsel = select(stack([truth.tau_slots[s] & (d.kind == 15) for s, d in truth.vistau]))
+        vpt, veta, vphi, vmass = ptetaphim(*take_p4(vsel, [d.visible for d in decays]))
+        charge = stack([-np.sign(truth.gen_pdg[s]) for s in slots], np.int32)
         vistau = Collection(
             vsel.counts,
             {
-                "pt": vsel.take(stack(tabs["pt"])).astype(np.float32),
-                "eta": vsel.take(stack(tabs["eta"])).astype(np.float32),
-                "phi": vsel.take(stack(tabs["phi"])).astype(np.float32),
-                "mass": vsel.take(stack(tabs["mass"])).astype(np.float32),
-                "charge": vsel.take(stack(tabs["charge"])).astype(np.int32),
-                "status": vsel.take(stack(tabs["status"])).astype(np.int32),
-                "genPartIdxMother": vsel.take(stack(tabs["mother"])).astype(np.int32),
+                "pt": vpt.astype(np.float32),
+                "eta": veta.astype(np.float32),
+                "phi": vphi.astype(np.float32),
+                "mass": vmass.astype(np.float32),
+                "charge": vsel.take(charge),
+                "status": vsel.take(stack([d.dm for d in decays], np.int32)),
+                "genPartIdxMother": vsel.take(smap[:, slots]),
             },
         )
     else:

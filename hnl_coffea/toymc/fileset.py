@@ -108,6 +108,7 @@ def generate_sample(
         compression_level=compression_level,
         metadata=meta,
         runs=runs,
+        n_chunks=-(-n_events // chunk_size),
     )
     return {
         "process": sample.process,

@@ -21,6 +21,7 @@ __all__ = [
     "two_body",
     "three_body",
     "breit_wigner",
+    "beta_by_class",
     "TauDecay",
     "decay_taus",
 ]
@@ -49,6 +50,23 @@ def scaled(p: P4, x: np.ndarray, mass: np.ndarray | float) -> P4:
     px, py, pz = p.px * x, p.py * x, p.pz * x
     e = np.sqrt(px**2 + py**2 + pz**2 + np.asarray(mass) ** 2)
     return p4_from_xyzt(px, py, pz, e)
+
+
+def beta_by_class(
+    rng: np.random.Generator, classes: list[np.ndarray], params: list[tuple[float, float]]
+) -> np.ndarray:
+    """Beta-distributed values, Beta(a_k, b_k) for the entries where ``classes[k]`` is true.
+
+    The last class may be ``None`` for "all other entries". Each entry gets exactly one draw.
+    """
+    n = len(classes[0]) if classes[0] is not None else len(classes[-2])
+    out = np.empty(n)
+    rest = np.ones(n, bool)
+    for mask, (a, b) in zip(classes, params):
+        sel = rest if mask is None else (mask & rest)
+        out[sel] = rng.beta(a, b, int(sel.sum()))
+        rest &= ~sel
+    return out
 
 
 def breit_wigner(
@@ -167,8 +185,8 @@ def decay_taus(rng: np.random.Generator, tau: P4) -> TauDecay:
         sel = dm == mode
         mvis[sel] = np.clip(rng.normal(mean, sigma, sel.sum()), 0.14, 1.7) if sigma else mean
     # visible momentum fraction: harder for 1-prong π, softer for leptonic decays
-    x = np.where(kind == 15, rng.beta(2.2, 1.6, n), rng.beta(1.7, 2.2, n))
-    x = np.where(dm == 0, rng.uniform(0.02, 1.0, n), x)
+    x = beta_by_class(rng, [dm == 0, kind == 15, None], [(1.0, 1.0), (2.2, 1.6), (1.7, 2.2)])
+    x = np.where(dm == 0, 0.02 + 0.98 * x, x)  # 1-prong π: uniform in [0.02, 1]
     x = np.clip(x, 0.02, 0.995)
     vis = scaled(tau, x, mvis)
     inv = tau - vis

@@ -86,8 +86,13 @@ def write_events(
     compression_level: int | None = None,
     metadata: dict,
     runs: Callable[[], dict[str, np.ndarray]] | None = None,
+    n_chunks: int = 10,
 ) -> None:
-    """Write an ``Events`` tree from an iterator of per-chunk branch mappings."""
+    """Write an ``Events`` tree from an iterator of per-chunk branch mappings.
+
+    ``n_chunks`` (the expected number of baskets per branch) sizes the basket index up
+    front, so uproot never rewrites the tree header of ~200 branches while filling.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     comp = compression_for(compression, compression_level)
@@ -97,7 +102,9 @@ def write_events(
         for data in chunks:
             if tree is None:
                 types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
-                tree = f.mktree("Events", types, title="Events")
+                tree = f.mktree(
+                    "Events", types, title="Events", initial_basket_capacity=max(n_chunks + 1, 10)
+                )
             tree.extend(data)
         if tree is None:
             raise ValueError(f"{path}: no events to write (n_events must be > 0)")

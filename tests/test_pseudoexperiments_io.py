@@ -108,6 +108,8 @@ def test_report_and_cli(cfg, tmp_path):
         unblind=True,
     )  # fmt: skip
     assert "observed" in rep and rep["injected"]["most_common_best_mhyp"] == 200.0
+    assert rep["nuisances_profiled"] is True and rep["nuisances_thrown"] is True
+    assert rep["fits"]["n_fits"] == 400 * rep["n_points"] and rep["fits"]["n_failed"] == 0
     on_disk = json.loads((tmp_path / "a" / "toys.json").read_text())
     assert on_disk["max_z"]["quantiles"] == rep["max_z"]["quantiles"]
     assert (tmp_path / "a" / "toys_max_z.png").stat().st_size > 0
@@ -120,7 +122,15 @@ def test_report_and_cli(cfg, tmp_path):
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "global p-value" in res.output
-    assert json.loads((tmp_path / "b" / "toys.json").read_text())["n_toys"] == 300
+    on_disk = json.loads((tmp_path / "b" / "toys.json").read_text())
+    assert on_disk["n_toys"] == 300 and on_disk["nuisances_profiled"] is True
+    fixed = CliRunner().invoke(
+        main,
+        ["toys", str(tmp_path / "out.coffea"), "--outdir", str(tmp_path / "d"), "--ntoys", "50",
+         "--no-profile"],
+    )  # fmt: skip
+    assert fixed.exit_code == 0, fixed.output
+    assert json.loads((tmp_path / "d" / "toys.json").read_text())["nuisances_profiled"] is False
     bad = CliRunner().invoke(
         main,
         ["toys", str(tmp_path / "out.coffea"), "--outdir", str(tmp_path / "c"),

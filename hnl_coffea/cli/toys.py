@@ -18,13 +18,18 @@ from .common import config_options, load_cli_config, user_errors
 @click.option("--hist", "hist_name", default="score_parametric", show_default=True)
 @click.option("--bins", "n_bins", type=int, default=10, show_default=True)
 @click.option("--no-nuisances", is_flag=True, help="Poisson fluctuations only.")
+@click.option(
+    "--no-profile",
+    is_flag=True,
+    help="Keep the background at its nominal template in the fits (faster; nuisances not profiled).",
+)
 @click.option("--unblind", is_flag=True, help="Use the data of a blinded signal region.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for the toys.")
 @config_options
 @user_errors
 def toys(
     file, outdir, ntoys, seed, inject_mu, inject_mhyp, injection_toys, hist_name, n_bins,
-    no_nuisances, unblind, scheduler, config_files, overrides,
+    no_nuisances, no_profile, unblind, scheduler, config_files, overrides,
 ) -> None:  # fmt: skip
     """Background-only pseudo-experiments over the mass scan: global significance."""
     from coffea.util import load
@@ -50,17 +55,25 @@ def toys(
         rep = run_pseudoexperiments(
             output, outdir, cfg, n_toys=ntoys, seed=seed,
             inject=None if inject_mu is None else (inject_mu, inject_mhyp),
-            n_injection_toys=injection_toys, nuisances=not no_nuisances, client=client,
+            n_injection_toys=injection_toys, nuisances=not no_nuisances, profile=not no_profile,
+            client=client,
             hist_name=hist_name, n_bins=n_bins, unblind=unblind,
         )  # fmt: skip
     finally:
         if client is not None:
             client.close()
     q = rep["max_z"]["quantiles"]
+    fits = rep["fits"]
     click.echo(
-        f"{ntoys} toys over {rep['n_points']} scan points: max local Z median {q['0.5']:.2f}, "
-        f"95% {q['0.95']:.2f}"
+        f"{ntoys} toys over {rep['n_points']} scan points "
+        f"(nuisances {'profiled' if rep['nuisances_profiled'] else 'fixed'} in the fits): "
+        f"max local Z median {q['0.5']:.2f}, 95% {q['0.95']:.2f}"
     )
+    if fits["fraction_rescued"] or fits["n_failed"]:
+        click.echo(
+            f"  fits: {100 * fits['fraction_rescued']:.3g}% needed the scalar fallback, "
+            f"{fits['n_failed']} failed (left out of the maximum)"
+        )
     entries = [("reference", e) for e in rep["reference"].values()]
     for label, entry in [*entries, ("observed", rep.get("observed"))]:
         if entry:

@@ -423,7 +423,8 @@ def local_pvalue(z: np.ndarray | float) -> np.ndarray:
 
 def global_pvalue(z_local_obs: np.ndarray | float, max_z_distribution: np.ndarray) -> np.ndarray:
     """Fraction of background-only toys whose maximum local Z is ≥ the observed local Z."""
-    ref = np.sort(np.asarray(max_z_distribution, dtype=float))
+    ref = np.asarray(max_z_distribution, dtype=float)
+    ref = np.sort(ref[~np.isnan(ref)])  # toys whose every fit failed carry no information
     if ref.size == 0:
         raise ValueError("the max-Z distribution is empty")
     z = np.asarray(z_local_obs, dtype=float)

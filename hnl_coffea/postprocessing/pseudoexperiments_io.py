@@ -247,6 +247,7 @@ def run_pseudoexperiments(
     inject: tuple[float, float] | None = None,
     n_injection_toys: int = 200,
     nuisances: bool = True,
+    profile: bool = True,
     client=None,  # noqa: ANN001 - optional distributed.Client
     plots: bool = True,
     **template_options: Any,
@@ -254,18 +255,24 @@ def run_pseudoexperiments(
     """Background-only toys over the scan; write ``toys.json`` (+ plots) and return the report.
 
     ``inject=(mu, mhyp)`` also throws ``n_injection_toys`` toys with that signal and reports
-    the recovered m_hyp and the local and global significance. ``template_options`` go to
-    :func:`templates_from_output`.
+    the recovered m_hyp and the local and global significance. ``nuisances`` draws the
+    nuisances in the toys, ``profile`` profiles them in every local fit (toys and data).
+    ``template_options`` go to :func:`templates_from_output`.
     """
     if cfg is None:
         cfg = AnalysisConfig.model_validate(output["config"])
     templates, observed, blocks = templates_from_output(output, cfg, **template_options)
-    bkg_only = pe.run_toys(templates, n_toys, seed, nuisances=nuisances, client=client)
+    bkg_only = pe.run_toys(
+        templates, n_toys, seed, nuisances=nuisances, profile=profile, client=client
+    )
     labels = templates.point_labels
     rep: dict[str, Any] = {
         "n_toys": n_toys,
         "seed": seed,
         "nuisances": list(templates.shape_names + templates.lnn_names) if nuisances else [],
+        "nuisances_thrown": bool(nuisances),
+        "nuisances_profiled": bool(profile),
+        "fits": bkg_only.fit_summary(),
         "n_points": len(labels),
         "points": [{"combination": c, "mhyp": m} for c, m in labels],
         "blocks": blocks,
@@ -282,7 +289,7 @@ def run_pseudoexperiments(
     for z in (2.0, 3.0, 4.0):
         rep["reference"][f"{z:g}"] = _significance_entry(z, ref_point, bkg_only, labels, nuisances)
     if observed is not None:
-        z_obs, _ = pe.local_significance(observed, templates)
+        z_obs, _ = pe.local_significance(observed, templates, profile=profile)
         best = int(np.argmax(z_obs[0]))
         rep["observed"] = _significance_entry(
             float(z_obs[0, best]), best, bkg_only, labels, nuisances
@@ -295,6 +302,7 @@ def run_pseudoexperiments(
             n_injection_toys,
             seed + 1,
             nuisances=nuisances,
+            profile=profile,
             client=client,
         )
         rep["injected"] = inj.summary()

@@ -22,7 +22,8 @@ def demo_fileset(
     """The demo's toy fileset, generated once into the user cache folder and reused."""
     from .toymc import generate_fileset
 
-    tag = f"demo-v{__version__}-n{n_events}-s{seed}{'-data' if with_data else ''}"
+    tag = f"demo-v{__version__}-{_generator_fingerprint()}-n{n_events}-s{seed}"
+    tag += "-data" if with_data else ""
     folder = cache_dir() / tag
     fileset = folder / "fileset.json"
     if fileset.is_file():
@@ -38,6 +39,18 @@ def demo_fileset(
     text = (folder / path.name).read_text().replace(str(tmp), str(folder))
     fileset.write_text(text)
     return fileset
+
+
+def _generator_fingerprint() -> str:
+    """A short hash of the toy generator's source: a changed generator means a new sample."""
+    import hashlib
+
+    from . import toymc
+
+    digest = hashlib.sha1()
+    for path in sorted(Path(toymc.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def run_demo(

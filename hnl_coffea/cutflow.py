@@ -69,7 +69,8 @@ def format_cutflow(flow: dict[str, dict[str, dict[str, Any]]], weighted: bool = 
             if row is None:  # e.g. data-only steps (golden JSON) exist for "all" only
                 cells.append(f"{'-':>{width}}")
                 continue
-            value = float(row["sumw"]) if weighted else int(row["events"])
+            n, sumw = (row["events"], row["sumw"]) if isinstance(row, dict) else tuple(row)[:2]
+            value = float(sumw) if weighted else int(n)
             cells.append(f"{value:>{width}.4g}" if weighted else f"{value:>{width}d}")
         lines.append(f"{step:<18}" + "".join(cells))
     return "\n".join(lines)

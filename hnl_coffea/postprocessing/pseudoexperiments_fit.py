@@ -27,8 +27,8 @@ background b(θ̂̂). Fits that do not converge within ``max_iter`` Newton steps
 Cost: per Newton step and fit ~``L (1 + K + J)²`` for a point of ``L`` bins; only the
 nuisances that act on a point's bins enter its fit (the others decouple exactly, at θ = 0),
 so a point sees its channels' nuisances only. On the 5-channel × 16-mass benchmark
-(``benchmarks/bench_toys.py``, 96 points, 11 nuisances each) profiling costs ~70× the fit
-at fixed background, and 10,000 toys take a few minutes on one core. Where a model has many
+(``benchmarks/bench_toys.py``, 96 points, 11 nuisances each) profiling costs ~100× the fit
+at fixed background; 10,000 toys take ~2 min of CPU (4 min wall on a busy 2-core machine). Where a model has many
 more nuisances per point, merge those with the same effect (e.g. per-process normalisations
 of one channel) before building the templates.
 """

@@ -189,8 +189,6 @@ def peak_memory(
 
 
 def _memory_probe(spec: dict) -> dict[str, float]:
-    import resource
-
     import psutil
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
@@ -213,8 +211,22 @@ def _memory_probe(spec: dict) -> dict[str, float]:
     ).events()
     n = len(events)
     proc.process(events)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    peak = _high_water_mb()
     return {"events": n, "baseline_mb": round(baseline, 1), "peak_mb": round(peak, 1)}
+
+
+def _high_water_mb() -> float:
+    """Peak RSS of this process in MB: ``VmHWM`` (reset at exec, unlike ``ru_maxrss``, which
+    keeps the forking parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ inference (all mass hypotheses batched) → histograms. It holds no analysis log
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ class HNLProcessor(processor.ProcessorABC):
         A path is read lazily (no I/O at construction).
     models : evaluate the configured networks (``cfg.models``); False skips inference.
     systematics : fill systematic variations (default: ``cfg.corrections.systematics``).
+    fast_variations : under a shape variation, select again only the events whose taus it
+        shifts (identical results; False re-selects every event, for validation).
     """
 
     def __init__(
@@ -51,11 +54,13 @@ class HNLProcessor(processor.ProcessorABC):
         *,
         models: bool = True,
         systematics: bool | None = None,
+        fast_variations: bool = True,
     ) -> None:
         self._cfg_source = cfg
         self._cfg = cfg if isinstance(cfg, AnalysisConfig) else None
         self.models = models
         self.systematics = systematics
+        self.fast_variations = fast_variations
         self._runners: dict[str, ModelRunner] | None = None
         self._provider: CorrectionProvider | None = None
 
@@ -124,43 +129,85 @@ class HNLProcessor(processor.ProcessorABC):
         total_row = _row(events, meta.is_data)
         events = events[np.asarray(preselection(load_objects(events, cfg, layout), cfg))]
         objs = load_objects(events, cfg, layout)
-        variations = [(NOMINAL, objs)]
+        sel = select(events, cfg, objs, layout)
+        per_event = np.ones(len(events))
+        if not meta.is_data:
+            per_event = np.asarray(events.genWeight, dtype=np.float64)
+        flow = cutflow(sel, per_event)
+        steps = {k: v for k, v in flow["all"].items() if k != "total"}
+        flow["all"] = {**(pre_rows or {"total": total_row}), **steps}
+        out["cutflow"] = {dataset: flow}
+        nominal_w = self._analyse(
+            out["hists"], dataset, events, sel, NOMINAL, meta.is_data, with_syst
+        )
         if with_syst:
             for var in shape_variations(cfg, is_data=meta.is_data):
-                taus, met = var.apply(objs.taus, objs.met, self.provider)
-                variations.append((var.name, objs.replace(taus=taus, met=met)))
+                self._shape_variation(
+                    out["hists"], dataset, events, objs, sel, nominal_w, var, layout
+                )
+        return out
 
-        for syst, vobjs in variations:
-            sel = select(events, cfg, vobjs, layout)
-            nominal = syst == NOMINAL
-            in_any = np.zeros(len(events), dtype=bool)
-            for mask in sel.regions.values():
-                in_any |= np.asarray(mask)
-            rows = np.flatnonzero(in_any)
-            leptons = sel.leptons[in_any]
-            info = events[in_any]
+    def _analyse(
+        self, hists, dataset, events, sel, syst, is_data, weight_variations, mask=None, weight=None
+    ) -> np.ndarray:
+        """Weights and histogram filling for the events of ``sel`` in any region (and ``mask``).
+
+        ``weight``: per-event weights already known (events whose selected leptons are the
+        nominal ones); returns the per-event weight used (0 outside the filled rows).
+        """
+        in_any = np.zeros(len(events), dtype=bool)
+        for region_mask in sel.regions.values():
+            in_any |= np.asarray(region_mask)
+        if mask is not None:
+            in_any &= mask
+        rows = np.flatnonzero(in_any)
+        per_event = np.zeros(len(events))
+        if len(rows) == 0:
+            return per_event
+        if weight is not None:
+            weight_sets = {syst: np.asarray(weight)[rows]}
+        else:
             weights = event_weights(
-                leptons,
-                info,
-                cfg,
+                sel.leptons[in_any],
+                events[in_any],
+                self.cfg,
                 self.provider,
-                is_data=meta.is_data,
-                systematics=with_syst and nominal,
+                is_data=is_data,
+                systematics=weight_variations,
             )
-            if nominal:
-                per_event = np.ones(len(events))
-                if not meta.is_data:
-                    per_event = np.asarray(events.genWeight, dtype=np.float64)
-                flow = cutflow(sel, per_event)
-                steps = {k: v for k, v in flow["all"].items() if k != "total"}
-                flow["all"] = {**(pre_rows or {"total": total_row}), **steps}
-                out["cutflow"] = {dataset: flow}
             weight_sets = {syst: weights.weight()}
-            if nominal and with_syst:
+            if weight_variations:
                 for var in weights.variations:
                     weight_sets[var] = weights.weight(modifier=var)
-            self._fill(out["hists"], dataset, sel, in_any, rows, weight_sets)
-        return out
+        per_event[rows] = weight_sets[syst]
+        self._fill(hists, dataset, sel, in_any, rows, weight_sets)
+        return per_event
+
+    def _shape_variation(
+        self, hists, dataset, events, objs, nominal_sel, nominal_w, var, layout
+    ) -> None:
+        """Fill one shape variation (τh energy scale, MET unclustered energy).
+
+        The selection does not depend on MET, so events whose taus the variation leaves
+        unchanged keep their nominal selection (with the shifted MET); only events with a
+        shifted tau are selected again. ``fast_variations=False`` re-selects every event.
+        """
+        taus, met = var.apply(objs.taus, objs.met, self.provider)
+        changed = np.ones(len(events), dtype=bool)
+        if self.fast_variations:
+            changed = np.asarray(
+                ak.any((taus.pt != objs.taus.pt) | (taus.mass != objs.taus.mass), axis=1)
+            )
+        same = dataclasses.replace(nominal_sel, met=met)
+        self._analyse(
+            hists, dataset, events, same, var.name, False, False, mask=~changed, weight=nominal_w
+        )
+        if changed.any():
+            sub = {f.name: getattr(objs, f.name)[changed] for f in dataclasses.fields(objs)}
+            sub_objs = objs.replace(**{**sub, "taus": taus[changed], "met": met[changed]})
+            sub_events = events[changed]
+            sub_sel = select(sub_events, self.cfg, sub_objs, layout)
+            self._analyse(hists, dataset, sub_events, sub_sel, var.name, False, False)
 
     def _data_rules(self, events, primary_dataset: str | None):
         """Golden-JSON mask and primary-dataset arbitration; returns events, cutflow rows, lumis."""

@@ -8,6 +8,7 @@ import pickle
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -166,3 +167,33 @@ def test_real_nanoaod_as_simulation_and_as_data(cfg, shared_nanoaod, tmp_path):
         flow = out["cutflow"]["real_data"]["all"]
         assert int(flow["golden_json"]["events"]) == n
         assert out["lumi"]["real_data"] == {(int(r), int(lb)) for r, lb in pairs}
+
+
+def test_fast_shape_variations_equal_full_reselection(cfg, sample):
+    _, path = sample
+    fast = HNLProcessor(cfg, models=False, systematics=True).process(_events(path, "WZ"))
+    full = HNLProcessor(cfg, models=False, systematics=True, fast_variations=False).process(
+        _events(path, "WZ")
+    )
+    for name in ("mt_total", "feature_m_3l", "feature_met_pt"):
+        a, b = fast["hists"][name], full["hists"][name]
+        systs = sorted(b.axes["systematic"])
+        assert sorted(a.axes["systematic"]) == systs
+        assert any(s.startswith("tauES") for s in systs) and "unclustEnUp" in systs
+        for syst in systs:
+            for region in b.axes["region"]:
+                for ch in b.axes["channel"]:
+                    sel = {"systematic": syst, "region": region, "channel": ch, "dataset": "WZ"}
+                    if region not in a.axes["region"] or ch not in a.axes["channel"]:
+                        assert b[sel].sum(flow=True).value == 0
+                        continue
+                    np.testing.assert_allclose(a[sel].values(flow=True), b[sel].values(flow=True))
+                    np.testing.assert_allclose(
+                        a[sel].variances(flow=True), b[sel].variances(flow=True)
+                    )
+    # the MET variation moves MET-dependent features but not the selected yield
+    h = fast["hists"]["feature_met_pt"]
+    nom = h[{"systematic": NOMINAL}].values(flow=True)
+    up = h[{"systematic": "unclustEnUp"}].values(flow=True)
+    assert nom.sum() == pytest.approx(up.sum())
+    assert not np.allclose(nom, up)

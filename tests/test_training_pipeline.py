@@ -41,7 +41,7 @@ def test_artifacts_and_report_written(trained, cfg):
     assert set(phys["auc"]["parametric"]) == {"all", *cfg.channel_names}
     assert len(phys["significance"]["transfer"]["combined"]) == len(cfg.mass_hypotheses)
     assert on_disk["headline"]["physics"]["summary"]
-    assert set(on_disk["classifiers"]) == {"physics", "capped", "unweighted"}
+    assert set(on_disk["classifiers"]) == {"physics", "capped", "unweighted", "counts"}
     for png in on_disk["plots"]:
         assert (out / "report" / png).stat().st_size > 1000
     side = json.loads((out / "models" / "parametric.pt.json").read_text())

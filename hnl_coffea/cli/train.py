@@ -38,6 +38,9 @@ from .common import config_options, load_cli_config, user_errors
 )
 @click.option("--seed", type=int, default=None, help="Random seed (default: the documented one).")
 @click.option(
+    "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch CPU threads."
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -49,6 +52,12 @@ from .common import config_options, load_cli_config, user_errors
     "--quick", is_flag=True, help="Tiny networks and 2-3 epochs: a smoke test of the pipeline."
 )
 @click.option("--no-progress", is_flag=True, help="Hide the epoch progress bars.")
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write the model artifacts here instead of OUTDIR/models (e.g. data/models).",
+)
 @config_options
 @user_errors
 def train(
@@ -58,10 +67,12 @@ def train(
     epochs,
     device,
     seed,
+    threads,
     workers,
     chunksize,
     quick,
     no_progress,
+    models_dir,
     config_files,
     overrides,
 ) -> None:
@@ -74,7 +85,7 @@ def train(
     from ..training.stages import TrainingOptions
 
     cfg = load_cli_config(config_files, overrides)
-    opts = TrainingOptions(device=device, progress=not no_progress)
+    opts = TrainingOptions(device=device, threads=threads, progress=not no_progress)
     if seed is not None:
         opts = replace(opts, seed=seed)
     if epochs is not None:
@@ -94,8 +105,10 @@ def train(
         quick=quick,
         workers=workers,
         chunksize=chunksize,
+        models_dir=models_dir,
     )
-    click.echo(f"models written to {outdir}/models, report to {outdir}/report/report.json")
+    where = models_dir or f"{outdir}/models"
+    click.echo(f"models written to {where}, report to {outdir}/report/report.json")
     for weighting, head in report["headline"].items():
         for line in head["summary"]:
             click.echo(f"  [{weighting} weights] {line}")

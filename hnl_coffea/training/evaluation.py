@@ -56,17 +56,25 @@ def evaluate_classifiers(
             scores=scores,
         )
         entry = {"auc": rep.auc_table(sample, masses, cfg.channel_names)}
-        if name != "unweighted":
-            entry["significance"] = rep.significance_table(sample, masses, cfg.channel_names, cfg)
-            entry["headline"] = rep.headline(entry["significance"], masses)
+        entry["significance"] = rep.significance_table(sample, masses, cfg.channel_names, cfg)
+        entry["headline"] = rep.headline(entry["significance"], masses)
         out[name] = entry
+    sig, m_true = prep.is_signal[test], prep.m_true[test]
+    out["counts"] = {
+        f"{m:g}": {
+            "signal": int(np.sum(sig & np.isclose(m_true, m))),
+            "background": int(np.sum(~sig)),
+        }
+        for m in masses
+    }
     return out
 
 
 def auc_metrics(evaluation: dict[str, dict], model: str) -> dict:
     """Sidecar metrics of one classifier: test AUC per mass hypothesis for every weighting."""
-    metrics: dict = {}
-    for name, entry in evaluation.items():
+    metrics: dict = {"test_counts_by_mass": evaluation["counts"]}
+    for name in WEIGHTINGS:
+        entry = evaluation[name]
         by_mass = entry["auc"][model]["all"]
         finite = [v for v in by_mass.values() if np.isfinite(v)]
         metrics[f"test_auc_by_mass_{name}"] = by_mass

@@ -20,7 +20,7 @@ from ..fileset import load_fileset
 from ..models import Scaler, save_artifact
 from . import report as rep
 from .datasets import SPLIT_NAMES, TEST, TRAIN
-from .evaluation import auc_metrics, evaluate_classifiers
+from .evaluation import WEIGHTINGS, auc_metrics, evaluate_classifiers
 from .loops import predict, resolve_device, set_seed
 from .prepare import REGRESSOR_INPUTS, make_synthetic, prepare
 from .skim import SkimTable, physics_weights, read_skim
@@ -99,8 +99,10 @@ def run_training(
     quick: bool = False,
     workers: int = 1,
     chunksize: int = 50_000,
+    models_dir: str | Path | None = None,
 ) -> dict:
-    """Train every network and write ``models/*.pt`` (+ sidecars) and ``report/`` in ``outdir``."""
+    """Train every network and write ``models/*.pt`` (+ sidecars) and ``report/`` in ``outdir``
+    (the artifacts go to ``models_dir`` instead when given)."""
     opts = options or TrainingOptions()
     if quick:
         opts = replace(opts, **QUICK)
@@ -139,7 +141,7 @@ def run_training(
             for d in fs
         },
     }
-    return train_on_skim(cfg, skim, phys, out, opts, provenance, timings, t0)
+    return train_on_skim(cfg, skim, phys, out, opts, provenance, timings, t0, models_dir)
 
 
 def train_on_skim(
@@ -151,12 +153,14 @@ def train_on_skim(
     provenance: dict[str, Any] | None = None,
     timings: dict[str, float] | None = None,
     t0: float | None = None,
+    models_dir: str | Path | None = None,
 ) -> dict:
     """The four training stages, artifacts and report for an already-read skim."""
     opts = options
     out = Path(outdir)
     device = resolve_device(opts.device)
     set_seed(opts.seed)
+    torch.set_num_threads(opts.threads)
     t0 = time.perf_counter() if t0 is None else t0
     timings = dict(timings or {})
     t_train = time.perf_counter()
@@ -219,7 +223,7 @@ def train_on_skim(
     reg_metrics = _regression_metrics(reg_summary)
 
     common = dict(mass_hypotheses=masses, channels=cfg.channel_names)
-    models_dir = out / "models"
+    models_dir = out / "models" if models_dir is None else Path(models_dir)
     save_artifact(
         param,
         models_dir / "parametric.pt",
@@ -301,7 +305,7 @@ def train_on_skim(
             "transfer": tr_fit.to_dict(),
             "mass_regression": reg_fit.to_dict(),
         },
-        "headline": {k: v["headline"] for k, v in evaluation.items() if "headline" in v},
+        "headline": {k: evaluation[k]["headline"] for k in WEIGHTINGS},
     }
     rep.write_report(report, out / "report", masses)
     return report

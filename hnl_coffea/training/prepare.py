@@ -111,7 +111,9 @@ def prepare(
     split = split_index(skim["event"].astype(np.uint64))
     mhyp = assign_mass_hypotheses(is_sig, m_true, cfg.mass_hypotheses, rng)
     capped, cap = cap_weights(physics_weight, ~is_sig, weight_cap)
-    weight = class_weights(is_sig, capped, mhyp)
+    # |w| in the loss: with negative generator weights (NLO samples) a weighted BCE is
+    # unbounded below and the network learns to push those events to the wrong side
+    weight = class_weights(is_sig, np.abs(capped), mhyp)
     x_all = skim.matrix(FEATURE_NAMES)
     train = split == TRAIN
     scaler = Scaler.fit(x_all[train])

@@ -234,7 +234,7 @@ def _plot(report: dict, outdir: Path, masses: Sequence[float]) -> list[str]:
         "transfer": "transfer learning",
     }
     for weighting, entry in report.get("classifiers", {}).items():
-        if "significance" not in entry:
+        if "significance" not in entry or "auc" not in entry:
             continue
         fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
         for name, tab in entry["significance"].items():

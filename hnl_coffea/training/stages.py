@@ -38,6 +38,7 @@ class TrainingOptions:
 
     seed: int = 20230904
     device: str = "cpu"
+    threads: int = 1  # torch intra-op threads (more only helps on an otherwise idle machine)
     batch_size: int = 256
     patience: int = 8
     background_weight_cap: float = 50.0

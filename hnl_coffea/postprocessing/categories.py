@@ -100,6 +100,17 @@ def masses_for(ph: ProcessHists, h: hist.Hist) -> list[float]:
     return masses
 
 
+def clip_negative_bins(h: hist.Hist) -> tuple[hist.Hist, int]:
+    """A copy of ``h`` with negative bin contents (from negative generator weights) set to
+    zero, and how many bins were clipped. Variances are kept."""
+    out = h.copy()
+    view = out.view(flow=True)
+    values = view["value"] if out.storage_type is hist.storage.Weight else view
+    neg = values < 0
+    values[neg] = 0.0
+    return out, int(neg.sum())
+
+
 def bin_category(
     ph: ProcessHists,
     discriminant: str,
@@ -123,7 +134,9 @@ def bin_category(
     s_nom = nominal(sig)
     b_nom = [nominal(h) for h in bkgs.values()]
     fine = s_nom.axes[-1].edges
-    b_val = sum((h.values() for h in b_nom), np.zeros(len(fine) - 1))
+    # a process cannot contribute a negative yield (negative generator weights): clip per
+    # process and fine bin when choosing edges, and per process and final bin below
+    b_val = sum((np.clip(h.values(), 0, None) for h in b_nom), np.zeros(len(fine) - 1))
     b_var = sum((h.variances() for h in b_nom), np.zeros(len(fine) - 1))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BinningWarning)
@@ -139,16 +152,21 @@ def bin_category(
     data = None
     if ph.data is not None:
         data = rebin(select(ph.data, **cut), edges)
+    backgrounds, notes = {}, [str(w.message) for w in caught]
+    for p, h in bkgs.items():
+        backgrounds[p], n_clipped = clip_negative_bins(rebin(h, edges))
+        if n_clipped:
+            notes.append(f"{channel} m={mass:g}: {p}: {n_clipped} negative bin(s) clipped to 0")
     return BinnedCategory(
         discriminant=discriminant,
         channel=channel,
         mass=mass,
         edges=edges,
-        backgrounds={p: rebin(h, edges) for p, h in bkgs.items()},
+        backgrounds=backgrounds,
         signal=rebin(sig, edges),
         signal_name=ph.signal_name_at(mass),
         data=data,
-        warnings=[str(w.message) for w in caught],
+        warnings=notes,
     )
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import uproot
 
 from ..config import AnalysisConfig
-from .categories import BinnedCategory, nominal, select
+from .categories import BinnedCategory, clip_negative_bins, nominal, select
 
 __all__ = [
     "CardChannel",
@@ -73,13 +73,9 @@ def validate_names(names: Iterable[str], what: str) -> list[str]:
 
 def clip_negative(h: hist.Hist, label: str) -> hist.Hist:
     """A copy of ``h`` with negative bin contents set to zero (warns when it changes)."""
-    out = h.copy()
-    view = out.view(flow=True)
-    values = view["value"] if out.storage_type is hist.storage.Weight else view
-    neg = values < 0
-    if np.any(neg):
-        warnings.warn(f"{label}: {int(neg.sum())} negative bin(s) clipped to 0", stacklevel=2)
-        values[neg] = 0.0
+    out, n_clipped = clip_negative_bins(h)
+    if n_clipped:
+        warnings.warn(f"{label}: {n_clipped} negative bin(s) clipped to 0", stacklevel=2)
     return out
 
 

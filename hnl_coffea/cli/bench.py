@@ -14,7 +14,7 @@ import click
 @click.option("--quick", is_flag=True, help="One repetition on small files (a smoke run).")
 @click.option("--repeats", type=int, default=None, help="Repetitions per figure [default: 3].")
 @click.option("--heavy-events", type=int, default=None,
-              help="Events for systematics, transfer model and scaling [default: ≤ 200000].")  # fmt: skip
+              help="Events for systematics, transfer model and scaling [default: ≤ 40000].")  # fmt: skip
 @click.option("--models-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder with parametric.pt and transfer.pt to benchmark.")  # fmt: skip
 def bench(events, outdir, quick, repeats, heavy_events, models_dir) -> None:

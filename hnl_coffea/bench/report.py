@@ -85,7 +85,15 @@ def markdown(result: dict[str, Any]) -> str:
         val = "–" if t["value"] is None else f"{t['value']:.2f}"
         met = "yes" if t["met"] else f"no ({t['shortfall']})"
         lines.append(f"| {t['target']} | {val} | {t['goal']} | {met} |")
-    if result.get("profile"):
-        lines += ["", "## Where the time goes", "", result["profile"]]
+    for name, prof in (result.get("profiles") or {}).items():
+        lines += [
+            "",
+            f"## Where the time goes: {name} (one chunk of {prof['events']:,} WZ events, "
+            f"{prof['total_s']:.2f} s, cProfile)",
+            "",
+            "| function | cumulative s |",
+            "|---|---:|",
+        ]
+        lines += [f"| `{f['function']}` | {f['cumulative_s']:.3f} |" for f in prof["functions"]]
     lines += ["", f"Whole benchmark: {result['wall_s']:.0f} s wall clock.", ""]
     return "\n".join(lines)

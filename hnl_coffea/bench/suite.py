@@ -202,8 +202,21 @@ def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict
         memory.append({"chunksize": chunk, **m})
         opts.log(f"chunk {chunk}: peak RSS {m['peak_mb']:.0f} MB")
 
+    from .profile import profile_chunk
+
+    wz_zstd = sets["zstd"][MEMORY_SAMPLE]
+    profiles = {
+        "parametric, nominal": profile_chunk(
+            hnl("parametric", False), next(iter(wz_zstd["files"])), MEMORY_SAMPLE,
+            wz_zstd["metadata"], min(opts.chunksize, sizes["zstd"]),
+        ),
+        "no model, all systematics": profile_chunk(
+            hnl("none", True), probe_file, MEMORY_SAMPLE, spec["metadata"], 10_000
+        ),
+    }  # fmt: skip
     result = {
         "machine": measure.machine_info(),
+        "profiles": profiles,
         "options": {k: v for k, v in asdict(opts).items() if k != "log"},
         "events": sizes,
         "branches": branches,

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .categories import clip_negative_bins  # noqa: E402
+
 __all__ = ["plot_cutflow", "plot_significance", "plot_stack", "save_figure", "systematic_band"]
 
 FORMATS = ("png", "pdf")
@@ -67,7 +69,10 @@ def plot_stack(
     logy: bool = True,
 ) -> list[Path]:
     """Stacked backgrounds, signal overlays, stat(+syst) band and optional data/MC ratio."""
-    bkgs = {k: v for k, v in sorted(backgrounds.items(), key=lambda kv: kv[1].values().sum())}
+    # a process's negative bins (negative generator weights) are drawn as zero, as they
+    # enter the templates and datacards (see categories.clip_negative_bins)
+    clipped = {k: clip_negative_bins(v)[0] for k, v in backgrounds.items()}
+    bkgs = {k: v for k, v in sorted(clipped.items(), key=lambda kv: kv[1].values().sum())}
     if data is not None:
         fig, (ax, rax) = plt.subplots(
             2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": (3, 1)}, sharex=True
@@ -101,7 +106,7 @@ def plot_stack(
         rax.stairs(rel_up, edges, baseline=rel_dn, fill=True, alpha=0.3, color="grey")
         rax.errorbar(0.5 * (edges[1:] + edges[:-1]), ratio, yerr=rerr, fmt="o", color="black")
         rax.axhline(1, color="black", linewidth=1)
-        rax.set_ylim(0.5, 1.5)
+        rax.set_ylim(0, 2)
         rax.set_ylabel("Data / MC")
         rax.set_xlabel(xlabel or first.axes[0].label)
     else:

@@ -28,6 +28,7 @@ from scipy import stats
 from ..config import AnalysisConfig
 from ..histograms import NOMINAL
 from . import pseudoexperiments as pe
+from .normalise import dataset_scale
 
 __all__ = [
     "equal_background_groups",
@@ -66,20 +67,6 @@ def equal_background_groups(background: np.ndarray, n_bins: int = 10) -> np.ndar
         starts = starts[1:]
     starts[0] = 0
     return np.array(starts)
-
-
-def _scale(meta: Mapping[str, Any], sumw: float | None, cfg: AnalysisConfig) -> float:
-    if meta.get("is_data"):
-        return 1.0
-    xsec, sumw = meta.get("xsec"), sumw if sumw is not None else meta.get("sumw")
-    if xsec is None or not sumw:
-        warnings.warn(
-            f"dataset {meta.get('name')!r}: no xsec or Σw, left unnormalised", stacklevel=3
-        )
-        return 1.0
-    era = meta.get("era") or cfg.era
-    lumi = cfg.eras[era].luminosity_fb if era in cfg.eras else cfg.era_config.luminosity_fb
-    return float(xsec) * 1000.0 * lumi / float(sumw)
 
 
 def _values(output: Mapping[str, Any], hist_name: str, region: str) -> tuple[np.ndarray, Any]:
@@ -121,7 +108,7 @@ def templates_from_output(
     if unknown:
         raise ValueError(f"datasets {unknown} have no metadata in output['datasets']")
     sumws = output.get("sumw", {}) or {}
-    scales = np.array([_scale(metas[d], sumws.get(d), cfg) for d in datasets])
+    scales = np.array([dataset_scale(d, metas[d], sumws.get(d), cfg) for d in datasets])
     scaled = vals * scales[:, None, None, None, None]
     is_data = np.array([bool(metas[d].get("is_data")) for d in datasets])
     is_sig = np.array([bool(metas[d].get("is_signal")) for d in datasets]) & ~is_data

@@ -25,13 +25,23 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import awkward as ak
 import numpy as np
+import vector
 from coffea.analysis_tools import PackedSelection
 from coffea.nanoevents.methods import candidate
 
 from .config import AnalysisConfig
 from .nanoaod import NanoLayout, detect_layout
-from .objects import Objects, array_module, load_objects, select_objects
+from .objects import (
+    Objects,
+    array_module,
+    delta_r_flat,
+    flat,
+    load_objects,
+    object_masks,
+    select_objects,
+)
 
 __all__ = ["FLAVOUR_CODES", "SR_STEPS", "STEPS", "Selection", "select", "trigger_groups"]
 
@@ -109,15 +119,18 @@ def trigger_groups(events: Any, cfg: AnalysisConfig, layout: NanoLayout, like: A
     Paths absent from the file count as not fired, with one warning per chunk listing them.
     ``like`` is any per-event array giving the shape of an all-False mask.
     """
-    lib = array_module(like)
+    eager = isinstance(like, np.ndarray)
+    lib = np if eager else array_module(like)
     none = lib.zeros_like(like, dtype=bool)
     missing: list[str] = []
     out = {}
+    hlt = events.HLT if cfg.era_config.triggers else None
     for group, paths in cfg.era_config.triggers.items():
         fired = none
         for path in paths:
             if path in layout.hlt_paths:
-                fired = fired | events.HLT[path]
+                bit = hlt[path]
+                fired = fired | (np.asarray(bit, dtype=bool) if eager else bit)
             else:
                 missing.append(f"HLT_{path}")
         out[group] = fired
@@ -143,6 +156,8 @@ def select(
     """
     layout = layout or detect_layout(events, cfg.objects.tau.deeptau_version)
     objs = objs if objs is not None else load_objects(events, cfg, layout)
+    if array_module(objs.muons) is ak:
+        return _select_eager(events, cfg, objs, layout)
     good = select_objects(objs, cfg, layout)
     lib = array_module(good.muons)
 
@@ -214,4 +229,156 @@ def select(
         selected=selected,
         channel_names=cfg.channel_names,
         triggers=groups,
+    )
+
+
+_LEPTON_COLLECTIONS = (("tau", "taus"), ("mu", "muons"), ("e", "electrons"))
+
+
+def _eager_leptons(objs: Objects, masks: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Event index and flat columns of every selected lepton (taus, muons, electrons)."""
+    with_gen = all("genPartFlav" in c.fields for c in (objs.taus, objs.muons, objs.electrons))
+    events, cols = [], {}
+    for name, attr in _LEPTON_COLLECTIONS:
+        coll = getattr(objs, attr)
+        counts, mask = masks[attr]
+        events.append(np.repeat(np.arange(len(counts)), counts)[mask])
+        n = int(mask.sum())
+        part = {f: flat(coll[f])[mask] for f in ("pt", "eta", "phi", "mass")}
+        part["charge"] = flat(coll.charge)[mask].astype(np.int32)
+        part["flavour"] = np.full(n, FLAVOUR_CODES[name], dtype=np.int8)
+        part["decayMode"] = (
+            flat(coll.decayMode)[mask].astype(np.int32)
+            if name == "tau"
+            else np.full(n, -1, dtype=np.int32)
+        )
+        if with_gen:
+            part["genPartFlav"] = flat(coll.genPartFlav)[mask].astype(np.uint8)
+        for key, value in part.items():
+            cols.setdefault(key, []).append(value)
+    return np.concatenate(events), {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout) -> Selection:
+    """:func:`select` for eager chunks: the same results, computed on flat numpy arrays."""
+    masks = object_masks(objs, cfg, layout)
+    n = len(masks["muons"][0])
+    event, cols = _eager_leptons(objs, masks)
+    n_cand = np.bincount(event, minlength=n)
+
+    # the three highest-pT leptons (stable: ties keep the tau, mu, e order), then
+    # reordered taus, muons, electrons, each by descending pT
+    by_pt = np.lexsort((-cols["pt"], event))
+    start = np.cumsum(n_cand) - n_cand
+    position = np.arange(len(event)) - start[event[by_pt]]
+    top = by_pt[position < 3]
+    rank = np.select(
+        [cols["flavour"][top] == FLAVOUR_CODES["mu"], cols["flavour"][top] == FLAVOUR_CODES["e"]],
+        [1, 2],
+        0,
+    )
+    order = top[np.lexsort((position[position < 3], rank, event[top]))]
+    cols = {k: v[order] for k, v in cols.items()}
+    n_lep = np.minimum(n_cand, 3)
+    record = ak.zip(cols, with_name="PtEtaPhiMCandidate", behavior=candidate.behavior)
+    leptons = ak.unflatten(record, n_lep)
+
+    # dense (n, 3) views, padded where an event has fewer than three leptons
+    slot = np.arange(3)
+    valid = slot[None, :] < n_lep[:, None]
+    index = np.where(valid, (np.cumsum(n_lep) - n_lep)[:, None] + slot[None, :], 0)
+
+    def dense(name: str, fill: Any) -> np.ndarray:
+        values = cols[name]
+        if len(values) == 0:
+            return np.full((n, 3), fill, dtype=values.dtype)
+        return np.where(valid, values[index], fill)
+
+    flavour = dense("flavour", 0)
+    counts = {name: (flavour == code).sum(axis=1) for name, code in FLAVOUR_CODES.items()}
+    channel = np.full(n, -1, dtype=np.int8)
+    for i, ch in enumerate(cfg.channels):
+        match = (counts["tau"] == ch.n_tau) & (counts["mu"] == ch.n_mu) & (counts["e"] == ch.n_e)
+        channel[match] = i
+
+    jet_counts, jet_mask = masks["jets"]
+    jets = objs.jets[ak.unflatten(jet_mask, jet_counts)]
+    wp = cfg.era_config.btag_wp[cfg.objects.jet.btag_wp]
+    btag = flat(objs.jets.btagDeepFlavB)[jet_mask] > wp
+    jets = ak.with_field(jets, ak.unflatten(btag, ak.num(jets, axis=1)), "btag")
+    jet_event = np.repeat(np.arange(n), jet_counts)[jet_mask]
+    n_bjets = np.bincount(jet_event[btag], minlength=n)
+
+    groups = trigger_groups(events, cfg, layout, np.zeros(n, dtype=bool))
+    trigger = np.zeros(n, dtype=bool)
+    for i, ch in enumerate(cfg.channels):
+        fired = np.zeros(n, dtype=bool)
+        for group in ch.triggers:
+            fired = fired | groups[group]
+        trigger = trigger | ((channel == i) & fired)
+
+    pt, eta, phi, mass = (dense(f, 0) for f in ("pt", "eta", "phi", "mass"))
+    charge = dense("charge", 0)
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    sep = cfg.objects.lepton_separation_dr
+    dr_ok = np.ones(n, dtype=bool)
+    ossf = np.zeros((n, 3), dtype=bool)
+    dm_z = np.zeros((n, 3), dtype=pt.dtype)
+    p4 = vector.array({"pt": pt, "eta": eta, "phi": phi, "mass": mass})
+    for k, (a, b) in enumerate(pairs):
+        both = valid[:, b]
+        dr = delta_r_flat(eta[:, a], phi[:, a], eta[:, b], phi[:, b])
+        dr_ok &= ~both | (dr > sep)
+        ossf[:, k] = (
+            both
+            & (flavour[:, a] == flavour[:, b])
+            & (flavour[:, a] != FLAVOUR_CODES["tau"])
+            & (charge[:, a] != charge[:, b])
+        )
+        la, lb = p4[:, a], p4[:, b]
+        pair = vector.array(
+            {"px": la.x + lb.x, "py": la.y + lb.y, "pz": la.z + lb.z, "E": la.t + lb.t}
+        )
+        dm_z[:, k] = abs(pair.mass - Z_MASS)
+
+    extra_veto = n_cand <= 3 if cfg.objects.veto_extra_leptons else n_cand >= 0
+    masks_by_step = {
+        "three_leptons": n_cand >= 3,
+        "extra_lepton_veto": extra_veto,
+        "has_tau": counts["tau"] >= 1,
+        "channel": channel >= 0,
+        "charge": abs(charge.sum(axis=1)) == 1,
+        "lepton_dr": dr_ok,
+        "trigger": trigger,
+        "bjet_veto": n_bjets == 0,
+    }
+    steps = PackedSelection()
+    for name in STEPS:
+        steps.add(name, masks_by_step[name])
+    selected = steps.all(*SR_STEPS)
+
+    regions = {}
+    for region in cfg.regions:
+        mask = selected
+        if region.bjet_veto == "apply":
+            mask = mask & masks_by_step["bjet_veto"]
+        elif region.bjet_veto == "invert":
+            mask = mask & ~masks_by_step["bjet_veto"]
+        if region.z_window_gev is not None:
+            mask = mask & (ossf & (dm_z < region.z_window_gev)).any(axis=1)
+        if region.z_veto_gev is not None:
+            mask = mask & ~(ossf & (dm_z < region.z_veto_gev)).any(axis=1)
+        regions[region.name] = ak.Array(mask)
+
+    return Selection(
+        channel=ak.Array(channel),
+        leptons=leptons,
+        met=objs.met,
+        jets=jets,
+        n_bjets=ak.Array(n_bjets),
+        steps=steps,
+        regions=regions,
+        selected=selected,
+        channel_names=cfg.channel_names,
+        triggers={k: ak.Array(v) for k, v in groups.items()},
     )

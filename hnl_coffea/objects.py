@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import awkward as ak
+import numpy as np
 from coffea.nanoevents.methods import vector as coffea_vector
 
 from .config import AnalysisConfig
 from .nanoaod import NanoLayout, deeptau_pass, require_fields
 
-__all__ = ["Objects", "array_module", "load_objects", "select_objects"]
+__all__ = ["Objects", "array_module", "delta_r_flat", "load_objects", "select_objects"]
 
 _MUON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pfRelIso04_all", "dxy", "dz")
 _ELECTRON_FIELDS = (
@@ -109,66 +110,154 @@ def clean(objects: Any, against: Any, dr_min: float) -> Any:
     return lib.all(pairs.o.delta_r(pairs.a) > dr_min, axis=-1)
 
 
+def flat(array: Any) -> np.ndarray:
+    """The values of a jagged ``events × objects`` awkward array as one flat numpy array."""
+    return np.asarray(ak.flatten(array, axis=1))
+
+
+def delta_r_flat(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> Any:
+    """ΔR = sqrt(Δφ² + Δη²), Δφ wrapped into [−π, π); the same arithmetic as ``vector``."""
+    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
+    return np.sqrt(dphi**2 + (eta1 - eta2) ** 2)
+
+
+def _pairs(counts_a: np.ndarray, counts_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices ``(ia, ib)`` of every same-event pair of objects of ``a`` and ``b``."""
+    event_a = np.repeat(np.arange(len(counts_a)), counts_a)
+    k = counts_b[event_a]
+    ia = np.repeat(np.arange(len(event_a)), k)
+    start_b = np.cumsum(counts_b) - counts_b
+    local = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+    return ia, np.repeat(start_b[event_a], k) + local
+
+
+@dataclass(frozen=True)
+class _FlatColl:
+    """A collection as flat numpy columns plus per-event counts (eager chunks only)."""
+
+    counts: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    mask: np.ndarray
+
+    def selected(self) -> _FlatColl:
+        """Only the objects passing ``mask``."""
+        keep = self.mask
+        event = np.repeat(np.arange(len(self.counts)), self.counts)
+        counts = np.bincount(event[keep], minlength=len(self.counts))
+        return _FlatColl(counts, self.eta[keep], self.phi[keep], np.ones(int(keep.sum()), bool))
+
+
+def _clean_flat(objs: _FlatColl, against: _FlatColl, dr_min: float) -> np.ndarray:
+    """Flat mask of ``objs`` with ΔR > ``dr_min`` to every object of ``against``."""
+    io, ia = _pairs(objs.counts, against.counts)
+    dr = delta_r_flat(objs.eta[io], objs.phi[io], against.eta[ia], against.phi[ia])
+    failed = io[~(dr > dr_min)]
+    return np.bincount(failed, minlength=len(objs.eta)) == 0
+
+
+def _cut_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout, f: Any) -> dict:
+    """ID/kinematic masks of muons, electrons, taus and jets (before overlap removal).
+
+    ``f`` maps a collection's field to the array the cuts work on (flat numpy or jagged).
+    """
+    c = cfg.objects
+    mu, cm = objs.muons, c.muon
+    mu_ok = (
+        (f(mu["pt"]) > cm.pt_min)
+        & (abs(f(mu["eta"])) < cm.abs_eta_max)
+        & f(mu[cm.id])
+        & (f(mu["pfRelIso04_all"]) < cm.rel_iso_max)
+        & (abs(f(mu["dxy"])) < cm.dxy_max)
+        & (abs(f(mu["dz"])) < cm.dz_max)
+    )
+    el, ce = objs.electrons, c.electron
+    el_ok = (
+        (f(el["pt"]) > ce.pt_min)
+        & (abs(f(el["eta"])) < ce.abs_eta_max)
+        & f(el["mvaId"])
+        & (f(el["pfRelIso03_all"]) < ce.rel_iso_max)
+        & (abs(f(el["dxy"])) < ce.dxy_max)
+        & (abs(f(el["dz"])) < ce.dz_max)
+        & (f(el["lostHits"]) <= ce.max_lost_hits)
+    )
+    if ce.conversion_veto:
+        el_ok = el_ok & f(el["convVeto"])
+    ta, ct = objs.taus, c.tau
+    decay_mode = f(ta["decayMode"])
+    dm_ok = decay_mode < -999  # all False, same structure
+    for dm in ct.decay_modes:
+        dm_ok = dm_ok | (decay_mode == dm)
+    ta_ok = (
+        (f(ta["pt"]) > ct.pt_min)
+        & (abs(f(ta["eta"])) < ct.abs_eta_max)
+        & (abs(f(ta["dz"])) < ct.dz_max)
+        & dm_ok
+        & f(deeptau_pass(ta, "VSjet", ct.vs_jet, layout))
+        & f(deeptau_pass(ta, "VSe", ct.vs_e, layout))
+        & f(deeptau_pass(ta, "VSmu", ct.vs_mu, layout))
+    )
+    je, cj = objs.jets, c.jet
+    je_ok = (
+        (f(je["pt"]) > cj.pt_min)
+        & (abs(f(je["eta"])) < cj.abs_eta_max)
+        & ((f(je["jetId"]) & _JET_ID_BIT[cj.jet_id]) != 0)
+    )
+    return {"muons": mu_ok, "electrons": el_ok, "taus": ta_ok, "jets": je_ok}
+
+
+def object_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> dict[str, Any]:
+    """Flat numpy masks (one entry per object, events concatenated) and per-event counts of
+    the selected objects, for eager (non-dask) chunks: ``{name: (counts, mask)}``.
+
+    The same cuts and overlap removal as :func:`select_objects`, evaluated on flat arrays.
+    """
+    masks = _cut_masks(objs, cfg, layout, flat)
+    colls = {}
+    for name in ("muons", "electrons", "taus", "jets"):
+        coll = getattr(objs, name)
+        counts = np.asarray(ak.num(coll, axis=1), dtype=np.int64)
+        colls[name] = _FlatColl(counts, flat(coll["eta"]), flat(coll["phi"]), masks[name])
+    dr = cfg.objects.overlap_dr
+    mu, el = colls["muons"].selected(), colls["electrons"].selected()
+    tau_ok = masks["taus"] & _clean_flat(colls["taus"], mu, dr) & _clean_flat(colls["taus"], el, dr)
+    colls["taus"] = dataclasses.replace(colls["taus"], mask=tau_ok)
+    ta = colls["taus"].selected()
+    je = colls["jets"]
+    jet_ok = masks["jets"]
+    for against in (mu, el, ta):
+        jet_ok = jet_ok & _clean_flat(je, against, dr)
+    colls["jets"] = dataclasses.replace(je, mask=jet_ok)
+    return {name: (coll.counts, coll.mask) for name, coll in colls.items()}
+
+
 def select_objects(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> Objects:
     """Apply kinematic, ID, isolation and impact-parameter cuts, DeepTau working points and
     overlap removal (taus vs selected e/μ, jets vs all selected leptons); flag b jets."""
-    c = cfg.objects
     lib = array_module(objs.muons)
-
-    mu, cm = objs.muons, c.muon
-    mu_ok = (
-        (mu.pt > cm.pt_min)
-        & (abs(mu.eta) < cm.abs_eta_max)
-        & mu[cm.id]
-        & (mu.pfRelIso04_all < cm.rel_iso_max)
-        & (abs(mu.dxy) < cm.dxy_max)
-        & (abs(mu.dz) < cm.dz_max)
-    )
-    muons = mu[mu_ok]
-
-    el, ce = objs.electrons, c.electron
-    el_ok = (
-        (el.pt > ce.pt_min)
-        & (abs(el.eta) < ce.abs_eta_max)
-        & el.mvaId
-        & (el.pfRelIso03_all < ce.rel_iso_max)
-        & (abs(el.dxy) < ce.dxy_max)
-        & (abs(el.dz) < ce.dz_max)
-        & (el.lostHits <= ce.max_lost_hits)
-    )
-    if ce.conversion_veto:
-        el_ok = el_ok & el.convVeto
-    electrons = el[el_ok]
-
-    ta, ct = objs.taus, c.tau
-    dm_ok = ta.decayMode < -999  # all False, same structure
-    for dm in ct.decay_modes:
-        dm_ok = dm_ok | (ta.decayMode == dm)
-    ta_ok = (
-        (ta.pt > ct.pt_min)
-        & (abs(ta.eta) < ct.abs_eta_max)
-        & (abs(ta.dz) < ct.dz_max)
-        & dm_ok
-        & deeptau_pass(ta, "VSjet", ct.vs_jet, layout)
-        & deeptau_pass(ta, "VSe", ct.vs_e, layout)
-        & deeptau_pass(ta, "VSmu", ct.vs_mu, layout)
-    )
+    wp = cfg.era_config.btag_wp[cfg.objects.jet.btag_wp]
+    if lib is ak:
+        masks = object_masks(objs, cfg, layout)
+        out = {
+            name: getattr(objs, name)[ak.unflatten(mask, counts)]
+            for name, (counts, mask) in masks.items()
+        }
+        jets = ak.with_field(out["jets"], out["jets"].btagDeepFlavB > wp, "btag")
+        return Objects(
+            muons=out["muons"], electrons=out["electrons"], taus=out["taus"], jets=jets,
+            met=objs.met,
+        )  # fmt: skip
+    c = cfg.objects
+    ok = _cut_masks(objs, cfg, layout, lambda x: x)
+    muons = objs.muons[ok["muons"]]
+    electrons = objs.electrons[ok["electrons"]]
     light = lib.concatenate([_p4(muons, lib), _p4(electrons, lib)], axis=1)
-    ta_ok = ta_ok & clean(ta, light, c.overlap_dr)
-    taus = ta[ta_ok]
-
-    je, cj = objs.jets, c.jet
-    je_ok = (
-        (je.pt > cj.pt_min)
-        & (abs(je.eta) < cj.abs_eta_max)
-        & ((je.jetId & _JET_ID_BIT[cj.jet_id]) != 0)
-    )
+    ta = objs.taus
+    taus = ta[ok["taus"] & clean(ta, light, c.overlap_dr)]
+    je = objs.jets
     leptons = lib.concatenate([light, _p4(taus, lib)], axis=1)
-    je_ok = je_ok & clean(je, leptons, c.overlap_dr)
-    jets = je[je_ok]
-    wp = cfg.era_config.btag_wp[cj.btag_wp]
+    jets = je[ok["jets"] & clean(je, leptons, c.overlap_dr)]
     jets = lib.with_field(jets, jets.btagDeepFlavB > wp, "btag")
-
     return Objects(muons=muons, electrons=electrons, taus=taus, jets=jets, met=objs.met)
 
 

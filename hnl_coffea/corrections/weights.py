@@ -105,17 +105,64 @@ def trigger_leg(leptons: ak.Array) -> ak.Array:
     return light & (ak.local_index(pt, axis=1) == best)
 
 
-def _lepton_inputs(flat: ak.Array, flavour: str) -> dict[str, Any]:
-    eta = np.asarray(flat.eta, dtype=np.float64)
-    if flavour == "e" and "deltaEtaSC" in flat.fields:
-        eta = eta + np.asarray(flat.deltaEtaSC, dtype=np.float64)
-    values: dict[str, Any] = {"pt": np.asarray(flat.pt, dtype=np.float64), "eta": eta}
-    values["abseta"] = np.abs(eta)
-    if "decayMode" in flat.fields:
-        values["dm"] = np.asarray(ak.fill_none(flat.decayMode, -1), dtype=np.int64)
-    if "genPartFlav" in flat.fields:
-        values["genmatch"] = np.asarray(ak.fill_none(flat.genPartFlav, 0), dtype=np.int64)
-    return values
+@dataclass(frozen=True)
+class _FlatLeptons:
+    """The leptons of a chunk flattened once: correction inputs, flavour and trigger-leg masks."""
+
+    counts: np.ndarray
+    columns: dict[str, np.ndarray]
+    flavours: dict[str, np.ndarray]
+    trigger: np.ndarray
+
+    @classmethod
+    def build(cls, leptons: ak.Array) -> _FlatLeptons:
+        counts = np.asarray(ak.num(leptons, axis=1), dtype=np.int64)
+        fields = set(leptons.fields)
+
+        def column(name: str, dtype: Any, fill: Any = None) -> np.ndarray:
+            values = ak.flatten(leptons[name], axis=1)
+            if fill is not None:
+                values = ak.fill_none(values, fill)
+            return np.asarray(values, dtype=dtype)
+
+        columns = {"pt": column("pt", np.float64), "eta": column("eta", np.float64)}
+        if "deltaEtaSC" in fields:
+            columns["deltaEtaSC"] = column("deltaEtaSC", np.float64)
+        if "decayMode" in fields:
+            columns["dm"] = column("decayMode", np.int64, -1)
+        if "genPartFlav" in fields:
+            columns["genmatch"] = column("genPartFlav", np.int64, 0)
+        flavours = {f: np.asarray(ak.flatten(flavour_mask(leptons, f), axis=1)) for f in PDG_ID}
+        # the leading light lepton (first one on pT ties), as ak.argmax per event
+        light = flavours["mu"] | flavours["e"]
+        event = np.repeat(np.arange(len(counts)), counts)
+        key = np.where(light, columns["pt"], -np.inf)
+        order = np.lexsort((-key, event))
+        first = np.zeros(len(order), dtype=bool)
+        starts = (np.cumsum(counts) - counts)[counts > 0]
+        first[order[starts]] = True
+        return cls(counts, columns, flavours, light & first)
+
+    def inputs(self, mask: np.ndarray, flavour: str) -> dict[str, Any]:
+        """Correction inputs (``pt``, ``eta``, ``abseta``, ``dm``, ``genmatch``) of ``mask``."""
+        cols = self.columns
+        eta = cols["eta"][mask]
+        if flavour == "e" and "deltaEtaSC" in cols:
+            eta = eta + cols["deltaEtaSC"][mask]
+        values: dict[str, Any] = {"pt": cols["pt"][mask], "eta": eta, "abseta": np.abs(eta)}
+        for name in ("dm", "genmatch"):
+            if name in cols:
+                values[name] = cols[name][mask]
+        return values
+
+    def product(self, per_lepton: np.ndarray) -> np.ndarray:
+        """Per-event product of per-lepton factors (1 for events without leptons)."""
+        out = np.ones(len(self.counts))
+        filled = self.counts > 0
+        if filled.any():
+            starts = (np.cumsum(self.counts) - self.counts)[filled]
+            out[filled] = np.multiply.reduceat(per_lepton, starts)
+        return out
 
 
 def _event_field(events_info: ak.Array, name: str) -> np.ndarray:
@@ -129,7 +176,7 @@ def _event_field(events_info: ak.Array, name: str) -> np.ndarray:
 
 
 def _evaluate_sf(
-    sf: ScaleFactor, leptons: ak.Array, events_info: ak.Array, cfg, provider, variations
+    sf: ScaleFactor, leptons: _FlatLeptons, events_info: ak.Array, cfg, provider, variations
 ) -> list[np.ndarray]:
     """Per-event factors, one per requested variation value."""
     name = correction_name(cfg, sf.key)
@@ -143,21 +190,19 @@ def _evaluate_sf(
             )
             for v in variations
         ]
-    mask = flavour_mask(leptons, sf.flavour)
+    mask = leptons.flavours[sf.flavour]
     if sf.leg == "trigger":
-        mask = mask & trigger_leg(leptons)
-    counts = ak.num(leptons, axis=1)
-    flat_mask = np.asarray(ak.flatten(mask, axis=1), dtype=bool)
-    chosen = ak.flatten(leptons, axis=1)[flat_mask]
-    values = {**_lepton_inputs(chosen, sf.flavour), **const}
+        mask = mask & leptons.trigger
+    values = {**leptons.inputs(mask, sf.flavour), **const}
+    n_chosen = int(mask.sum())
     out = []
     for v in variations:
-        per_lepton = np.ones(len(flat_mask))
-        if len(chosen):
-            per_lepton[flat_mask] = provider.evaluate_named(
+        per_lepton = np.ones(len(mask))
+        if n_chosen:
+            per_lepton[mask] = provider.evaluate_named(
                 sf.file, name, {**values, sf.variation_input: v}
             )
-        out.append(np.asarray(ak.prod(ak.unflatten(per_lepton, counts), axis=1)))
+        out.append(leptons.product(per_lepton))
     return out
 
 
@@ -171,9 +216,11 @@ def scale_factors(
 ) -> dict[str, tuple[np.ndarray, ...]]:
     """``{name: (nominal, up, down)}`` per-event factors (``(nominal,)`` without variations)."""
     out: dict[str, list[np.ndarray]] = {}
-    for sf in _active(cfg):
+    active = _active(cfg)
+    flat = _FlatLeptons.build(leptons) if any(sf.flavour for sf in active) else None
+    for sf in active:
         values = sf.variation_values if variations else sf.variation_values[:1]
-        factors = _evaluate_sf(sf, leptons, events_info, cfg, provider, values)
+        factors = _evaluate_sf(sf, flat, events_info, cfg, provider, values)
         if sf.name in out:
             out[sf.name] = [a * b for a, b in zip(out[sf.name], factors)]
         else:

@@ -242,16 +242,12 @@ def compute_features(selection: Any, mask: Any = None) -> Any:
 
     mask = selection.selected if mask is None else mask
     lib = array_module(selection.leptons)
+    if lib is ak_module():
+        return _compute_features_eager(selection, mask)
     lep = selection.leptons[mask]
     met = selection.met[mask]
     jets = selection.jets[mask]
-    if lib is ak_module():
-        # eager chunks: every selected event has exactly three leptons, so the kinematics
-        # run on dense (n, 3) numpy columns instead of jagged awkward records
-        cols = [_dense3(lep[name]) for name in ("pt", "eta", "phi", "mass")]
-        out = kinematic_features(*cols, np.asarray(met.pt), np.asarray(met.phi))
-    else:
-        out = kinematic_features(lep.pt, lep.eta, lep.phi, lep.mass, met.pt, met.phi)
+    out = kinematic_features(lep.pt, lep.eta, lep.phi, lep.mass, met.pt, met.phi)
     for i in range(3):
         out[f"l{i + 1}_charge"] = lep.charge[:, i]
     lead = jets[lib.argmax(jets.pt, axis=1, keepdims=True)]
@@ -267,6 +263,46 @@ def compute_features(selection: Any, mask: Any = None) -> Any:
     }
     columns["channel"] = lib.without_parameters(lib.values_astype(selection.channel[mask], np.int8))
     return lib.zip(columns, depth_limit=1)
+
+
+def _compute_features_eager(selection: Any, mask: Any) -> Any:
+    """:func:`compute_features` for eager chunks: every column from flat numpy arrays."""
+    import awkward
+
+    mask = np.asarray(mask, dtype=bool)
+    # every selected event has exactly three leptons: dense (n, 3) numpy columns
+    lep = selection.leptons[mask]
+    cols = [_dense3(lep[name]) for name in ("pt", "eta", "phi", "mass")]
+    met = selection.met[mask]
+    out = kinematic_features(*cols, np.asarray(met["pt"]), np.asarray(met["phi"]))
+    charge = np.asarray(awkward.flatten(lep["charge"], axis=1)).reshape(-1, 3)
+    for i in range(3):
+        out[f"l{i + 1}_charge"] = charge[:, i]
+    jets = selection.jets[mask]
+    counts = np.asarray(awkward.num(jets, axis=1), dtype=np.int64)
+    pt = np.asarray(awkward.flatten(jets["pt"], axis=1))
+    n = len(counts)
+    ht = np.asarray(awkward.sum(jets["pt"], axis=1))  # awkward's float32 summation order
+    j1 = {"pt": np.full(n, -1.0), "eta": np.zeros(n), "phi": np.zeros(n)}
+    filled = counts > 0
+    if filled.any():
+        starts = (np.cumsum(counts) - counts)[filled]
+        # leading jet: the first of the highest pT (as ak.argmax)
+        event = np.repeat(np.arange(n), counts)
+        lead = np.lexsort((-pt, event))[starts]
+        j1["pt"][filled] = pt[lead]
+        for name in ("eta", "phi"):
+            j1[name][filled] = np.asarray(awkward.flatten(jets[name], axis=1))[lead]
+    out["ht"] = ht
+    out["n_jets"] = counts
+    out["n_bjets"] = np.asarray(selection.n_bjets)[mask]
+    for name, values in j1.items():
+        out[f"j1_{name}"] = values
+    columns = [np.asarray(out[name]).astype(np.float32) for name in FEATURE_NAMES]
+    columns.append(np.asarray(selection.channel)[mask].astype(np.int8))
+    contents = [awkward.contents.NumpyArray(c) for c in columns]
+    record = awkward.contents.RecordArray(contents, [*FEATURE_NAMES, "channel"], length=n)
+    return awkward.Array(record)
 
 
 def feature_table_markdown() -> str:

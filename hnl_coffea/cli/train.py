@@ -21,6 +21,14 @@ from .common import config_options, load_cli_config, user_errors
     help="Toy events to generate (ignored with --fileset).",
 )
 @click.option(
+    "--regressor-events",
+    type=click.IntRange(min=0),
+    default=300_000,
+    show_default=True,
+    help="Signal-only toy events generated for the mass regressor (0: use the main sample's "
+    "signal; ignored with --fileset).",
+)
+@click.option(
     "--fileset",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -63,6 +71,7 @@ from .common import config_options, load_cli_config, user_errors
 def train(
     outdir,
     n_events,
+    regressor_events,
     fileset,
     epochs,
     device,
@@ -85,7 +94,12 @@ def train(
     from ..training.stages import TrainingOptions
 
     cfg = load_cli_config(config_files, overrides)
-    opts = TrainingOptions(device=device, threads=threads, progress=not no_progress)
+    opts = TrainingOptions(
+        device=device,
+        threads=threads,
+        progress=not no_progress,
+        regressor_events=regressor_events,
+    )
     if seed is not None:
         opts = replace(opts, seed=seed)
     if epochs is not None:

@@ -101,13 +101,16 @@ def fit(
     on_epoch_start: Callable[[int], None] | None = None,
     description: str = "training",
     progress: bool = True,
+    val_loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` for up to ``epochs`` epochs with early stopping on the validation loss.
 
     ``train_data(epoch)`` yields the batches of one epoch (fresh synthetic data is fine),
     ``val_data()`` the validation batches. The weights of the best validation epoch are
     restored at the end. ``on_epoch_start(epoch)`` runs before each epoch (e.g. to unfreeze
-    a pre-trained backbone); the scheduler steps once per epoch.
+    a pre-trained backbone); the scheduler steps once per epoch. ``val_loss_fn`` (default:
+    ``loss_fn``) is the metric for early stopping, for losses that can vanish for wrong
+    predictions (the mirrored-boundary regression loss).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {epochs}")
@@ -139,7 +142,7 @@ def fit(
                 optimizer.step()
                 total += float(loss.detach()) * len(batch[0])
                 n += len(batch[0])
-            val = _mean_loss(model, loss_fn, val_data())
+            val = _mean_loss(model, val_loss_fn or loss_fn, val_data())
             lr = optimizer.param_groups[0]["lr"]
             result.history.append(
                 {"epoch": epoch, "train_loss": total / max(n, 1), "val_loss": val, "lr": lr}

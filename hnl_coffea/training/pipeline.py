@@ -22,7 +22,13 @@ from . import report as rep
 from .datasets import SPLIT_NAMES, TEST, TRAIN
 from .evaluation import WEIGHTINGS, auc_metrics, evaluate_classifiers
 from .loops import predict, resolve_device, set_seed
-from .prepare import REGRESSOR_INPUTS, make_synthetic, prepare
+from .prepare import (
+    REGRESSOR_INPUTS,
+    RegressionArrays,
+    make_synthetic,
+    prepare,
+    prepare_regression,
+)
 from .skim import SkimTable, physics_weights, read_skim
 from .stages import (
     TrainingOptions,
@@ -46,17 +52,45 @@ QUICK = {
     "transfer_unfreeze_epoch": 1,
     "regressor_epochs": 2,
     "regressor_hidden": (32, 32),
+    "regressor_events": 0,
     "parametric_hidden": (16, 8),
     "transfer_hidden": (16, 16),
 }
 
 
-def generate_sample(outdir: Path, n_events: int, seed: int, cfg: AnalysisConfig) -> Path:
-    """Generate the toy NanoAOD sample (signal at every mass hypothesis + backgrounds);
-    returns its fileset JSON."""
+def generate_sample(
+    outdir: Path, n_events: int, seed: int, cfg: AnalysisConfig, signal_only: bool = False
+) -> Path:
+    """Generate the toy NanoAOD sample (signal at every mass hypothesis + backgrounds, or
+    signal alone); returns its fileset JSON."""
     from ..toymc import generate_fileset
 
-    return Path(generate_fileset(outdir, n_events, seed=seed, layout="modern", cfg=cfg))
+    if not signal_only:
+        return Path(generate_fileset(outdir, n_events, seed=seed, layout="modern", cfg=cfg))
+    names = [f"HNL_M{int(round(m))}" for m in cfg.mass_hypotheses]
+    return Path(
+        generate_fileset(
+            outdir,
+            n_events,
+            seed=seed,
+            layout="modern",
+            cfg=cfg,
+            samples=names,
+            signal_fraction=1.0,
+        )
+    )
+
+
+def _read_region(skim_dir: Path, cfg: AnalysisConfig) -> SkimTable:
+    skim = read_skim(skim_dir)
+    region = f"region_{cfg.postprocessing.signal_region}"
+    return skim.subset(skim[region].astype(bool)) if region in skim else skim
+
+
+def _weights(skim: SkimTable, fs: dict, acc: dict, cfg: AnalysisConfig) -> np.ndarray:
+    sumw = {d: (fs[d]["metadata"].get("sumw") or acc["sumw"].get(d, 0.0)) for d in fs}
+    xsec = {d: fs[d]["metadata"].get("xsec") for d in fs}
+    return physics_weights(skim, xsec, sumw, cfg.era_config.luminosity_fb)
 
 
 def run_skim(
@@ -123,13 +157,27 @@ def run_training(
     acc = run_skim(fs, cfg, out / "skim", workers, chunksize, opts.progress)
     timings["skim_s"] = time.perf_counter() - t0 - timings["sample_s"]
 
-    skim = read_skim(out / "skim")
-    region = f"region_{cfg.postprocessing.signal_region}"
-    if region in skim:
-        skim = skim.subset(skim[region].astype(bool))
-    sumw = {d: (fs[d]["metadata"].get("sumw") or acc["sumw"].get(d, 0.0)) for d in fs}
-    xsec = {d: fs[d]["metadata"].get("xsec") for d in fs}
-    phys = physics_weights(skim, xsec, sumw, cfg.era_config.luminosity_fb)
+    skim = _read_region(out / "skim", cfg)
+    phys = _weights(skim, fs, acc, cfg)
+    regression = None
+    if fileset is None and opts.regressor_events > 0:
+        # the regressor learns from signal alone: a signal-only toy sample, own seed and split
+        tick = time.perf_counter()
+        reg_seed = opts.seed + 1
+        reg_path = generate_sample(
+            out / "regressor_sample", opts.regressor_events, reg_seed, cfg, signal_only=True
+        )
+        reg_fs = load_fileset(reg_path, redirector=cfg.redirector)
+        reg_acc = run_skim(reg_fs, cfg, out / "regressor_skim", workers, chunksize, opts.progress)
+        reg_skim = _read_region(out / "regressor_skim", cfg)
+        regression = prepare_regression(reg_skim, _weights(reg_skim, reg_fs, reg_acc, cfg))
+        sample["regressor_sample"] = {
+            "n_events": opts.regressor_events,
+            "seed": reg_seed,
+            "signal_fraction": 1.0,
+            "selected_signal_events": int(len(regression.m_true)),
+        }
+        timings["regressor_sample_s"] = time.perf_counter() - tick
     provenance = {
         "fileset": str(fileset_path),
         "sample": sample,
@@ -141,7 +189,9 @@ def run_training(
             for d in fs
         },
     }
-    return train_on_skim(cfg, skim, phys, out, opts, provenance, timings, t0, models_dir)
+    return train_on_skim(
+        cfg, skim, phys, out, opts, provenance, timings, t0, models_dir, regression
+    )
 
 
 def train_on_skim(
@@ -154,8 +204,12 @@ def train_on_skim(
     timings: dict[str, float] | None = None,
     t0: float | None = None,
     models_dir: str | Path | None = None,
+    regression: RegressionArrays | None = None,
 ) -> dict:
-    """The four training stages, artifacts and report for an already-read skim."""
+    """The four training stages, artifacts and report for an already-read skim.
+
+    ``regression`` holds the mass regressor's events (e.g. a separate signal-only sample); by
+    default it trains on the signal events of ``skim``."""
     opts = options
     out = Path(outdir)
     device = resolve_device(opts.device)
@@ -204,22 +258,20 @@ def train_on_skim(
     transfer, tr_fit = train_transfer(backbone, a, n_ch, opts, device)
     timings["transfer_s"], tick = time.perf_counter() - tick, time.perf_counter()
     # 4. mass regressor
-    sig = prep.is_signal
-    m_fit_true = np.where(sig, prep.m_true, 1.0).astype(np.float32)
-    reg_split = np.where(sig, a.split, -1)
+    reg = regression if regression is not None else prepare_regression(skim, phys)
     mass_range = (min(cfg.mass_hypotheses), max(cfg.mass_hypotheses))
     regressor, reg_fit = train_mass_regressor(
-        prep.regressor_x, m_fit_true, prep.regressor_weight, reg_split, mass_range, opts, device
+        reg.x, reg.m_true, reg.weight, reg.split, mass_range, opts, device
     )
     timings["mass_regression_s"] = time.perf_counter() - tick
     timings["training_s"] = time.perf_counter() - t_train
 
     # evaluation on the test split
-    test = a.split == TEST
     masses = list(cfg.mass_hypotheses)
     evaluation = evaluate_classifiers(prep, param, transfer, masses, cfg, device)
-    m_pred = predict(regressor, [prep.regressor_x[test & sig]], device)
-    reg_summary = rep.mass_regression_summary(m_pred, prep.m_true[test & sig], masses)
+    reg_test = reg.split == TEST
+    m_pred = predict(regressor, [reg.x[reg_test]], device)
+    reg_summary = rep.mass_regression_summary(m_pred, reg.m_true[reg_test], masses)
     reg_metrics = _regression_metrics(reg_summary)
 
     common = dict(mass_hypotheses=masses, channels=cfg.channel_names)
@@ -264,12 +316,14 @@ def train_on_skim(
         models_dir / "mass_regression.pt",
         kind="mass_regression",
         feature_names=REGRESSOR_INPUTS,
-        scaler=prep.regressor_scaler,
+        scaler=reg.scaler,
         provenance={
             **provenance,
             "fit": reg_fit.to_dict(),
             "loss": "MAPE/sqrt(y) with mirrored boundaries",
             "mass_range": list(mass_range),
+            "events_per_split": {SPLIT_NAMES[s]: int(np.sum(reg.split == s)) for s in range(3)},
+            "early_stopping": "weighted MAPE/sqrt(y) on the validation split (no boundaries)",
         },
         metrics={**reg_metrics, "by_mass": reg_summary},
         **common,

@@ -29,6 +29,8 @@ __all__ = [
     "BACKBONE_TARGETS",
     "Prepared",
     "prepare",
+    "RegressionArrays",
+    "prepare_regression",
     "make_synthetic",
     "hypothesis_scores",
 ]
@@ -146,6 +148,37 @@ def prepare(
         regressor_scaler=reg_scaler,
         regressor_weight=reg_w,
         datasets=skim["dataset"],
+    )
+
+
+@dataclass
+class RegressionArrays:
+    """Signal events of a skim, ready for the mass regressor."""
+
+    x: np.ndarray  # (n, len(REGRESSOR_INPUTS)) float32, standardised on the training split
+    scaler: Scaler
+    m_true: np.ndarray  # (n,) float32 true HNL mass [GeV]
+    weight: np.ndarray  # (n,) float32, flat in true mass (× physics weight), mean 1
+    split: np.ndarray  # (n,) TRAIN / VALIDATION / TEST from the event number
+
+
+def prepare_regression(skim: SkimTable, physics_weight: np.ndarray) -> RegressionArrays:
+    """The signal events of ``skim`` as mass-regression arrays (background is dropped)."""
+    sig = skim["is_signal"].astype(bool)
+    if not sig.any():
+        raise ValueError("the skim has no signal events to train the mass regressor on")
+    m_true = skim["m_true"].astype(np.float64)[sig]
+    split = split_index(skim["event"].astype(np.uint64))[sig]
+    if not np.any(split == TRAIN):
+        raise ValueError("no signal event falls in the training split")
+    reg = skim.matrix(REGRESSOR_INPUTS)[sig]
+    scaler = Scaler.fit(reg[split == TRAIN])
+    return RegressionArrays(
+        x=scaler.transform(reg).astype(np.float32),
+        scaler=scaler,
+        m_true=m_true.astype(np.float32),
+        weight=flat_weights(m_true, np.asarray(physics_weight)[sig]).astype(np.float32),
+        split=split,
     )
 
 

@@ -37,7 +37,7 @@ from .objects import (
     Objects,
     array_module,
     delta_r_flat,
-    flat,
+    flatten_objects,
     load_objects,
     object_masks,
     select_objects,
@@ -235,25 +235,25 @@ def select(
 _LEPTON_COLLECTIONS = (("tau", "taus"), ("mu", "muons"), ("e", "electrons"))
 
 
-def _eager_leptons(objs: Objects, masks: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _eager_leptons(flats: dict, masks: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Event index and flat columns of every selected lepton (taus, muons, electrons)."""
-    with_gen = all("genPartFlav" in c.fields for c in (objs.taus, objs.muons, objs.electrons))
+    with_gen = all("genPartFlav" in flats[a][1].fields for _, a in _LEPTON_COLLECTIONS)
     events, cols = [], {}
     for name, attr in _LEPTON_COLLECTIONS:
-        coll = getattr(objs, attr)
+        coll = flats[attr][1]
         counts, mask = masks[attr]
         events.append(np.repeat(np.arange(len(counts)), counts)[mask])
         n = int(mask.sum())
-        part = {f: flat(coll[f])[mask] for f in ("pt", "eta", "phi", "mass")}
-        part["charge"] = flat(coll.charge)[mask].astype(np.int32)
+        part = {f: np.asarray(coll[f])[mask] for f in ("pt", "eta", "phi", "mass")}
+        part["charge"] = np.asarray(coll["charge"])[mask].astype(np.int32)
         part["flavour"] = np.full(n, FLAVOUR_CODES[name], dtype=np.int8)
         part["decayMode"] = (
-            flat(coll.decayMode)[mask].astype(np.int32)
+            np.asarray(coll["decayMode"])[mask].astype(np.int32)
             if name == "tau"
             else np.full(n, -1, dtype=np.int32)
         )
         if with_gen:
-            part["genPartFlav"] = flat(coll.genPartFlav)[mask].astype(np.uint8)
+            part["genPartFlav"] = np.asarray(coll["genPartFlav"])[mask].astype(np.uint8)
         for key, value in part.items():
             cols.setdefault(key, []).append(value)
     return np.concatenate(events), {k: np.concatenate(v) for k, v in cols.items()}
@@ -261,9 +261,10 @@ def _eager_leptons(objs: Objects, masks: dict) -> tuple[np.ndarray, dict[str, np
 
 def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout) -> Selection:
     """:func:`select` for eager chunks: the same results, computed on flat numpy arrays."""
-    masks = object_masks(objs, cfg, layout)
+    flats = flatten_objects(objs)
+    masks = object_masks(objs, cfg, layout, flats)
     n = len(masks["muons"][0])
-    event, cols = _eager_leptons(objs, masks)
+    event, cols = _eager_leptons(flats, masks)
     n_cand = np.bincount(event, minlength=n)
 
     # the three highest-pT leptons (stable: ties keep the tau, mu, e order), then
@@ -302,11 +303,12 @@ def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoL
         channel[match] = i
 
     jet_counts, jet_mask = masks["jets"]
-    jets = objs.jets[ak.unflatten(jet_mask, jet_counts)]
+    flat_jets = flats["jets"][1][jet_mask]
     wp = cfg.era_config.btag_wp[cfg.objects.jet.btag_wp]
-    btag = flat(objs.jets.btagDeepFlavB)[jet_mask] > wp
-    jets = ak.with_field(jets, ak.unflatten(btag, ak.num(jets, axis=1)), "btag")
+    btag = np.asarray(flat_jets["btagDeepFlavB"]) > wp
     jet_event = np.repeat(np.arange(n), jet_counts)[jet_mask]
+    n_sel_jets = np.bincount(jet_event, minlength=n)
+    jets = ak.unflatten(ak.with_field(flat_jets, btag, "btag"), n_sel_jets)
     n_bjets = np.bincount(jet_event[btag], minlength=n)
 
     groups = trigger_groups(events, cfg, layout, np.zeros(n, dtype=bool))

@@ -29,7 +29,15 @@ from coffea.nanoevents.methods import vector as coffea_vector
 from .config import AnalysisConfig
 from .nanoaod import NanoLayout, deeptau_pass, require_fields
 
-__all__ = ["Objects", "array_module", "delta_r_flat", "load_objects", "select_objects"]
+__all__ = [
+    "Objects",
+    "array_module",
+    "delta_r_flat",
+    "flatten_objects",
+    "load_objects",
+    "object_masks",
+    "select_objects",
+]
 
 _MUON_FIELDS = ("pt", "eta", "phi", "mass", "charge", "pfRelIso04_all", "dxy", "dz")
 _ELECTRON_FIELDS = (
@@ -108,11 +116,6 @@ def clean(objects: Any, against: Any, dr_min: float) -> Any:
     lib = array_module(objects)
     pairs = lib.cartesian({"o": _p4(objects, lib), "a": against}, axis=1, nested=True)
     return lib.all(pairs.o.delta_r(pairs.a) > dr_min, axis=-1)
-
-
-def flat(array: Any) -> np.ndarray:
-    """The values of a jagged ``events × objects`` awkward array as one flat numpy array."""
-    return np.asarray(ak.flatten(array, axis=1))
 
 
 def delta_r_flat(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> Any:
@@ -206,18 +209,35 @@ def _cut_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout, f: Any) -
     return {"muons": mu_ok, "electrons": el_ok, "taus": ta_ok, "jets": je_ok}
 
 
-def object_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> dict[str, Any]:
+def flatten_objects(objs: Objects) -> dict[str, tuple[np.ndarray, Any]]:
+    """Per-event counts and the flattened (still lazy) records of muons, electrons, taus and
+    jets: ``{name: (counts, flat)}``, for eager chunks."""
+    out = {}
+    for name in ("muons", "electrons", "taus", "jets"):
+        coll = getattr(objs, name)
+        out[name] = (np.asarray(ak.num(coll, axis=1), dtype=np.int64), ak.flatten(coll, axis=1))
+    return out
+
+
+def object_masks(
+    objs: Objects,
+    cfg: AnalysisConfig,
+    layout: NanoLayout,
+    flat_objs: dict[str, tuple[np.ndarray, Any]] | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Flat numpy masks (one entry per object, events concatenated) and per-event counts of
     the selected objects, for eager (non-dask) chunks: ``{name: (counts, mask)}``.
 
-    The same cuts and overlap removal as :func:`select_objects`, evaluated on flat arrays.
+    The same cuts and overlap removal as :func:`select_objects`, evaluated on flat arrays;
+    ``flat_objs`` is :func:`flatten_objects` of ``objs`` when already computed.
     """
-    masks = _cut_masks(objs, cfg, layout, flat)
+    flat_objs = flat_objs or flatten_objects(objs)
+    flat_records = Objects(**{name: rec for name, (_, rec) in flat_objs.items()}, met=objs.met)
+    masks = _cut_masks(flat_records, cfg, layout, np.asarray)
     colls = {}
-    for name in ("muons", "electrons", "taus", "jets"):
-        coll = getattr(objs, name)
-        counts = np.asarray(ak.num(coll, axis=1), dtype=np.int64)
-        colls[name] = _FlatColl(counts, flat(coll["eta"]), flat(coll["phi"]), masks[name])
+    for name, (counts, rec) in flat_objs.items():
+        eta, phi = np.asarray(rec["eta"]), np.asarray(rec["phi"])
+        colls[name] = _FlatColl(counts, eta, phi, masks[name])
     dr = cfg.objects.overlap_dr
     mu, el = colls["muons"].selected(), colls["electrons"].selected()
     tau_ok = masks["taus"] & _clean_flat(colls["taus"], mu, dr) & _clean_flat(colls["taus"], el, dr)

@@ -225,16 +225,6 @@ def ak_module() -> Any:
     return awkward
 
 
-def _dense3(jagged: Any) -> np.ndarray:
-    """An ``n * var`` awkward array with exactly three entries per event as ``(n, 3)`` float64."""
-    import awkward
-
-    flat = np.asarray(awkward.flatten(jagged, axis=1), dtype=np.float64)
-    if len(flat) != 3 * len(jagged):
-        raise ValueError("compute_features needs exactly three leptons in every masked event")
-    return flat.reshape(-1, 3)
-
-
 def compute_features(selection: Any, mask: Any = None) -> Any:
     """The flat float32 feature record (registry order) plus ``channel`` (int8) for the events
     of ``mask`` (default: ``selection.selected``); every such event must have three leptons."""
@@ -265,6 +255,9 @@ def compute_features(selection: Any, mask: Any = None) -> Any:
     return lib.zip(columns, depth_limit=1)
 
 
+_P4 = ("pt", "eta", "phi", "mass")
+
+
 def _compute_features_eager(selection: Any, mask: Any) -> Any:
     """:func:`compute_features` for eager chunks: every column from flat numpy arrays."""
     import awkward
@@ -272,15 +265,19 @@ def _compute_features_eager(selection: Any, mask: Any) -> Any:
     mask = np.asarray(mask, dtype=bool)
     # every selected event has exactly three leptons: dense (n, 3) numpy columns
     lep = selection.leptons[mask]
-    cols = [_dense3(lep[name]) for name in ("pt", "eta", "phi", "mass")]
+    flat = awkward.flatten(lep, axis=1)
+    if len(flat) != 3 * len(lep):
+        raise ValueError("compute_features needs exactly three leptons in every masked event")
+    cols = [np.asarray(flat[name], dtype=np.float64).reshape(-1, 3) for name in _P4]
     met = selection.met[mask]
     out = kinematic_features(*cols, np.asarray(met["pt"]), np.asarray(met["phi"]))
-    charge = np.asarray(awkward.flatten(lep["charge"], axis=1)).reshape(-1, 3)
+    charge = np.asarray(flat["charge"]).reshape(-1, 3)
     for i in range(3):
         out[f"l{i + 1}_charge"] = charge[:, i]
     jets = selection.jets[mask]
     counts = np.asarray(awkward.num(jets, axis=1), dtype=np.int64)
-    pt = np.asarray(awkward.flatten(jets["pt"], axis=1))
+    flat_jets = awkward.flatten(jets, axis=1)
+    pt = np.asarray(flat_jets["pt"])
     n = len(counts)
     ht = np.asarray(awkward.sum(jets["pt"], axis=1))  # awkward's float32 summation order
     j1 = {"pt": np.full(n, -1.0), "eta": np.zeros(n), "phi": np.zeros(n)}
@@ -292,7 +289,7 @@ def _compute_features_eager(selection: Any, mask: Any) -> Any:
         lead = np.lexsort((-pt, event))[starts]
         j1["pt"][filled] = pt[lead]
         for name in ("eta", "phi"):
-            j1[name][filled] = np.asarray(awkward.flatten(jets[name], axis=1))[lead]
+            j1[name][filled] = np.asarray(flat_jets[name])[lead]
     out["ht"] = ht
     out["n_jets"] = counts
     out["n_bjets"] = np.asarray(selection.n_bjets)[mask]

@@ -117,11 +117,12 @@ class _FlatLeptons:
     @classmethod
     def build(cls, leptons: ak.Array) -> _FlatLeptons:
         counts = np.asarray(ak.num(leptons, axis=1), dtype=np.int64)
-        fields = set(leptons.fields)
+        flat = ak.flatten(leptons, axis=1)
+        fields = set(flat.fields)
 
         def column(name: str, dtype: Any, fill: Any = None) -> np.ndarray:
-            values = ak.flatten(leptons[name], axis=1)
-            if fill is not None:
+            values = flat[name]
+            if fill is not None and values.layout.is_option:
                 values = ak.fill_none(values, fill)
             return np.asarray(values, dtype=dtype)
 
@@ -132,7 +133,16 @@ class _FlatLeptons:
             columns["dm"] = column("decayMode", np.int64, -1)
         if "genPartFlav" in fields:
             columns["genmatch"] = column("genPartFlav", np.int64, 0)
-        flavours = {f: np.asarray(ak.flatten(flavour_mask(leptons, f), axis=1)) for f in PDG_ID}
+        if "flavour" in fields and _is_string(flat["flavour"]):
+            flavours = {f: np.asarray(flat["flavour"] == f, dtype=bool) for f in PDG_ID}
+        else:
+            if "flavour" in fields:
+                code = np.abs(np.asarray(flat["flavour"]))
+            elif "pdgId" in fields:
+                code = np.abs(np.asarray(flat["pdgId"]))
+            else:
+                flavour_mask(leptons, "tau")  # raises the error naming the missing field
+            flavours = {f: code == PDG_ID[f] for f in PDG_ID}
         # the leading light lepton (first one on pT ties), as ak.argmax per event
         light = flavours["mu"] | flavours["e"]
         event = np.repeat(np.arange(len(counts)), counts)

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from .config import DEEPTAU_VSMU_WPS, DEEPTAU_WPS
 
 __all__ = [
@@ -165,6 +167,8 @@ def deeptau_pass(taus: Any, discriminator: str, wp_name: str, layout: NanoLayout
     if branch not in taus.fields:
         raise MissingBranchError(f"Tau_{branch}", layout.description)
     value = taus[branch]
+    if getattr(value, "ndim", None) == 1 and type(value).__module__.startswith("awkward"):
+        value = np.asarray(value)  # flat (one entry per tau): plain numpy comparisons
     if layout.deeptau == "2018v2p5":
         return value >= index + 1
     return (value & (1 << index)) != 0

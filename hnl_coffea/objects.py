@@ -291,8 +291,21 @@ def preselection(objs: Objects, cfg: AnalysisConfig, margin: float = 0.8) -> Any
     """
     c = cfg.objects
     lib = array_module(objs.muons)
+    colls = ((objs.muons, c.muon), (objs.electrons, c.electron), (objs.taus, c.tau))
+    if lib is ak:  # eager chunk: count on flat numpy arrays
+        n_events = len(objs.muons)
+        n = np.zeros(n_events, dtype=np.int64)
+        for coll, cuts in colls:
+            counts = np.asarray(ak.num(coll, axis=1))
+            flat_coll = ak.flatten(coll, axis=1)
+            ok = (np.asarray(flat_coll["pt"]) > margin * cuts.pt_min) & (
+                abs(np.asarray(flat_coll["eta"])) < cuts.abs_eta_max
+            )
+            event = np.repeat(np.arange(n_events), counts)
+            n += np.bincount(event[ok], minlength=n_events)
+        return ak.Array(n >= 3)
     n = 0
-    for coll, cuts in ((objs.muons, c.muon), (objs.electrons, c.electron), (objs.taus, c.tau)):
+    for coll, cuts in colls:
         n = n + lib.sum(
             (coll.pt > margin * cuts.pt_min) & (abs(coll.eta) < cuts.abs_eta_max), axis=1
         )

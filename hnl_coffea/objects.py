@@ -14,6 +14,10 @@ Standardized fields added by :func:`load_objects`:
   ``unclust_dy`` (the unclustered-energy up shifts ``MetUnclustEnUpDeltaX/Y``).
 
 :func:`select_objects` adds ``jets.btag`` (DeepJet score above the era's working point).
+
+On eager (non-dask) chunks the cuts and the ΔR overlap removal are evaluated on flat numpy
+arrays (one entry per object, events concatenated; :func:`object_masks`), with the same
+arithmetic as the coffea/vector behaviours, so the selected objects are identical.
 """
 
 from __future__ import annotations

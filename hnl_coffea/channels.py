@@ -18,7 +18,7 @@ Steps, in cutflow order:
 ``trigger``            OR of the HLT paths of the channel's trigger groups (era config)
 ``bjet_veto``          no b-tagged jet (used by the regions, not by ``selected``)
 
-Eager chunks are selected on flat numpy arrays (one argsort orders the leptons, masks and
+Eager chunks are selected on flat numpy arrays (two stable sorts order the leptons, masks and
 pair quantities are dense ``(n, 3)`` arrays); dask-awkward chunks use the equivalent
 awkward expressions. Both give identical results.
 """

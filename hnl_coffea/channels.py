@@ -40,6 +40,7 @@ from .nanoaod import NanoLayout, detect_layout
 from .objects import (
     Objects,
     array_module,
+    column,
     delta_r_flat,
     flatten_objects,
     load_objects,
@@ -248,16 +249,16 @@ def _eager_leptons(flats: dict, masks: dict) -> tuple[np.ndarray, dict[str, np.n
         counts, mask = masks[attr]
         events.append(np.repeat(np.arange(len(counts)), counts)[mask])
         n = int(mask.sum())
-        part = {f: np.asarray(coll[f])[mask] for f in ("pt", "eta", "phi", "mass")}
-        part["charge"] = np.asarray(coll["charge"])[mask].astype(np.int32)
+        part = {f: column(coll, f)[mask] for f in ("pt", "eta", "phi", "mass")}
+        part["charge"] = column(coll, "charge")[mask].astype(np.int32)
         part["flavour"] = np.full(n, FLAVOUR_CODES[name], dtype=np.int8)
         part["decayMode"] = (
-            np.asarray(coll["decayMode"])[mask].astype(np.int32)
+            column(coll, "decayMode")[mask].astype(np.int32)
             if name == "tau"
             else np.full(n, -1, dtype=np.int32)
         )
         if with_gen:
-            part["genPartFlav"] = np.asarray(coll["genPartFlav"])[mask].astype(np.uint8)
+            part["genPartFlav"] = column(coll, "genPartFlav")[mask].astype(np.uint8)
         for key, value in part.items():
             cols.setdefault(key, []).append(value)
     return np.concatenate(events), {k: np.concatenate(v) for k, v in cols.items()}
@@ -309,7 +310,7 @@ def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoL
     jet_counts, jet_mask = masks["jets"]
     flat_jets = flats["jets"][1][jet_mask]
     wp = cfg.era_config.btag_wp[cfg.objects.jet.btag_wp]
-    btag = np.asarray(flat_jets["btagDeepFlavB"]) > wp
+    btag = column(flats["jets"][1], "btagDeepFlavB")[jet_mask] > wp
     jet_event = np.repeat(np.arange(n), jet_counts)[jet_mask]
     n_sel_jets = np.bincount(jet_event, minlength=n)
     jets = ak.unflatten(ak.with_field(flat_jets, btag, "btag"), n_sel_jets)

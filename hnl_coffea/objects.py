@@ -36,6 +36,7 @@ from .nanoaod import NanoLayout, deeptau_pass, require_fields
 __all__ = [
     "Objects",
     "array_module",
+    "column",
     "delta_r_flat",
     "flatten_objects",
     "load_objects",
@@ -122,6 +123,35 @@ def clean(objects: Any, against: Any, dr_min: float) -> Any:
     return lib.all(pairs.o.delta_r(pairs.a) > dr_min, axis=-1)
 
 
+def column(records: Any, field: str) -> np.ndarray:
+    """One field of a flat (one entry per object) awkward record array as a numpy array.
+
+    Lazily indexed records (e.g. after an event mask) are gathered directly from the field's
+    buffer, which is much cheaper than projecting the awkward array.
+    """
+    layout = records.layout
+    index = None
+    if isinstance(layout, ak.contents.IndexedArray):
+        index, layout = np.asarray(layout.index), layout.content
+    if isinstance(layout, ak.contents.RecordArray) and field in layout.fields:
+        content = layout.content(field)
+        if isinstance(content, ak.contents.NumpyArray) and len(content.inner_shape) == 0:
+            data = np.asarray(content.data)[: layout.length]
+            return data if index is None else data[index]
+    return np.asarray(records[field])
+
+
+class _Columns:
+    """Field access on a flat record array that returns numpy arrays (see :func:`column`)."""
+
+    def __init__(self, records: Any) -> None:
+        self.records = records
+        self.fields = records.fields
+
+    def __getitem__(self, field: str) -> np.ndarray:
+        return column(self.records, field)
+
+
 def delta_r_flat(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> Any:
     """ΔR = sqrt(Δφ² + Δη²), Δφ wrapped into [−π, π); the same arithmetic as ``vector``."""
     dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
@@ -163,52 +193,52 @@ def _clean_flat(objs: _FlatColl, against: _FlatColl, dr_min: float) -> np.ndarra
     return np.bincount(failed, minlength=len(objs.eta)) == 0
 
 
-def _cut_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout, f: Any) -> dict:
+def _cut_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> dict:
     """ID/kinematic masks of muons, electrons, taus and jets (before overlap removal).
 
-    ``f`` maps a collection's field to the array the cuts work on (flat numpy or jagged).
+    Works on jagged collections (awkward, dask-awkward) and on flat :class:`_Columns`.
     """
     c = cfg.objects
     mu, cm = objs.muons, c.muon
     mu_ok = (
-        (f(mu["pt"]) > cm.pt_min)
-        & (abs(f(mu["eta"])) < cm.abs_eta_max)
-        & f(mu[cm.id])
-        & (f(mu["pfRelIso04_all"]) < cm.rel_iso_max)
-        & (abs(f(mu["dxy"])) < cm.dxy_max)
-        & (abs(f(mu["dz"])) < cm.dz_max)
+        (mu["pt"] > cm.pt_min)
+        & (abs(mu["eta"]) < cm.abs_eta_max)
+        & mu[cm.id]
+        & (mu["pfRelIso04_all"] < cm.rel_iso_max)
+        & (abs(mu["dxy"]) < cm.dxy_max)
+        & (abs(mu["dz"]) < cm.dz_max)
     )
     el, ce = objs.electrons, c.electron
     el_ok = (
-        (f(el["pt"]) > ce.pt_min)
-        & (abs(f(el["eta"])) < ce.abs_eta_max)
-        & f(el["mvaId"])
-        & (f(el["pfRelIso03_all"]) < ce.rel_iso_max)
-        & (abs(f(el["dxy"])) < ce.dxy_max)
-        & (abs(f(el["dz"])) < ce.dz_max)
-        & (f(el["lostHits"]) <= ce.max_lost_hits)
+        (el["pt"] > ce.pt_min)
+        & (abs(el["eta"]) < ce.abs_eta_max)
+        & el["mvaId"]
+        & (el["pfRelIso03_all"] < ce.rel_iso_max)
+        & (abs(el["dxy"]) < ce.dxy_max)
+        & (abs(el["dz"]) < ce.dz_max)
+        & (el["lostHits"] <= ce.max_lost_hits)
     )
     if ce.conversion_veto:
-        el_ok = el_ok & f(el["convVeto"])
+        el_ok = el_ok & el["convVeto"]
     ta, ct = objs.taus, c.tau
-    decay_mode = f(ta["decayMode"])
+    decay_mode = ta["decayMode"]
     dm_ok = decay_mode < -999  # all False, same structure
     for dm in ct.decay_modes:
         dm_ok = dm_ok | (decay_mode == dm)
     ta_ok = (
-        (f(ta["pt"]) > ct.pt_min)
-        & (abs(f(ta["eta"])) < ct.abs_eta_max)
-        & (abs(f(ta["dz"])) < ct.dz_max)
+        (ta["pt"] > ct.pt_min)
+        & (abs(ta["eta"]) < ct.abs_eta_max)
+        & (abs(ta["dz"]) < ct.dz_max)
         & dm_ok
-        & f(deeptau_pass(ta, "VSjet", ct.vs_jet, layout))
-        & f(deeptau_pass(ta, "VSe", ct.vs_e, layout))
-        & f(deeptau_pass(ta, "VSmu", ct.vs_mu, layout))
+        & deeptau_pass(ta, "VSjet", ct.vs_jet, layout)
+        & deeptau_pass(ta, "VSe", ct.vs_e, layout)
+        & deeptau_pass(ta, "VSmu", ct.vs_mu, layout)
     )
     je, cj = objs.jets, c.jet
     je_ok = (
-        (f(je["pt"]) > cj.pt_min)
-        & (abs(f(je["eta"])) < cj.abs_eta_max)
-        & ((f(je["jetId"]) & _JET_ID_BIT[cj.jet_id]) != 0)
+        (je["pt"] > cj.pt_min)
+        & (abs(je["eta"]) < cj.abs_eta_max)
+        & ((je["jetId"] & _JET_ID_BIT[cj.jet_id]) != 0)
     )
     return {"muons": mu_ok, "electrons": el_ok, "taus": ta_ok, "jets": je_ok}
 
@@ -236,11 +266,11 @@ def object_masks(
     ``flat_objs`` is :func:`flatten_objects` of ``objs`` when already computed.
     """
     flat_objs = flat_objs or flatten_objects(objs)
-    flat_records = Objects(**{name: rec for name, (_, rec) in flat_objs.items()}, met=objs.met)
-    masks = _cut_masks(flat_records, cfg, layout, np.asarray)
+    columns = {name: _Columns(rec) for name, (_, rec) in flat_objs.items()}
+    masks = _cut_masks(Objects(**columns, met=objs.met), cfg, layout)
     colls = {}
-    for name, (counts, rec) in flat_objs.items():
-        eta, phi = np.asarray(rec["eta"]), np.asarray(rec["phi"])
+    for name, (counts, _) in flat_objs.items():
+        eta, phi = columns[name]["eta"], columns[name]["phi"]
         colls[name] = _FlatColl(counts, eta, phi, masks[name])
     dr = cfg.objects.overlap_dr
     mu, el = colls["muons"].selected(), colls["electrons"].selected()
@@ -272,7 +302,7 @@ def select_objects(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> Ob
             met=objs.met,
         )  # fmt: skip
     c = cfg.objects
-    ok = _cut_masks(objs, cfg, layout, lambda x: x)
+    ok = _cut_masks(objs, cfg, layout)
     muons = objs.muons[ok["muons"]]
     electrons = objs.electrons[ok["electrons"]]
     light = lib.concatenate([_p4(muons, lib), _p4(electrons, lib)], axis=1)

@@ -262,22 +262,24 @@ def _compute_features_eager(selection: Any, mask: Any) -> Any:
     """:func:`compute_features` for eager chunks: every column from flat numpy arrays."""
     import awkward
 
+    from .objects import column
+
     mask = np.asarray(mask, dtype=bool)
     # every selected event has exactly three leptons: dense (n, 3) numpy columns
     lep = selection.leptons[mask]
     flat = awkward.flatten(lep, axis=1)
     if len(flat) != 3 * len(lep):
         raise ValueError("compute_features needs exactly three leptons in every masked event")
-    cols = [np.asarray(flat[name], dtype=np.float64).reshape(-1, 3) for name in _P4]
+    cols = [column(flat, name).astype(np.float64).reshape(-1, 3) for name in _P4]
     met = selection.met[mask]
     out = kinematic_features(*cols, np.asarray(met["pt"]), np.asarray(met["phi"]))
-    charge = np.asarray(flat["charge"]).reshape(-1, 3)
+    charge = column(flat, "charge").reshape(-1, 3)
     for i in range(3):
         out[f"l{i + 1}_charge"] = charge[:, i]
     jets = selection.jets[mask]
     counts = np.asarray(awkward.num(jets, axis=1), dtype=np.int64)
     flat_jets = awkward.flatten(jets, axis=1)
-    pt = np.asarray(flat_jets["pt"])
+    pt = column(flat_jets, "pt")
     n = len(counts)
     ht = np.asarray(awkward.sum(jets["pt"], axis=1))  # awkward's float32 summation order
     j1 = {"pt": np.full(n, -1.0), "eta": np.zeros(n), "phi": np.zeros(n)}
@@ -289,7 +291,7 @@ def _compute_features_eager(selection: Any, mask: Any) -> Any:
         lead = np.lexsort((-pt, event))[starts]
         j1["pt"][filled] = pt[lead]
         for name in ("eta", "phi"):
-            j1[name][filled] = np.asarray(flat_jets[name])[lead]
+            j1[name][filled] = column(flat_jets, name)[lead]
     out["ht"] = ht
     out["n_jets"] = counts
     out["n_bjets"] = np.asarray(selection.n_bjets)[mask]

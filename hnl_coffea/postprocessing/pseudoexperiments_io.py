@@ -120,15 +120,21 @@ def templates_from_output(
     if not is_bkg.any():
         raise ValueError("no background (simulated, non-signal) dataset in the output")
     nom = systs.index(NOMINAL)
-    bkg = scaled[is_bkg].sum(axis=0)  # (C, M, S, X)
     sig = np.stack([scaled[is_sig & np.isclose(sig_mass, m)].sum(axis=0) for m in masses])
     blinded = region in cfg.postprocessing.blinded_regions and not unblind
     data = None if blinded or not is_data.any() else vals[is_data].sum(axis=0)[:, :, nom]
     processes = sorted({metas[d].get("process", d) for d in np.array(datasets)[is_bkg]})
+    # a process cannot contribute a negative yield (negative generator weights): clipped per
+    # bin, as in the binned templates and datacards of the postprocessing
     proc_bkg = {
-        p: scaled[is_bkg & np.array([metas[d].get("process", d) == p for d in datasets])].sum(0)
+        p: np.clip(
+            scaled[is_bkg & np.array([metas[d].get("process", d) == p for d in datasets])].sum(0),
+            0,
+            None,
+        )
         for p in processes
     }
+    bkg = sum(proc_bkg.values())  # (C, M, S, X)
     shapes = sorted(
         s[:-2] for s in systs if s.endswith("Up") and f"{s[:-2]}Down" in systs and s != NOMINAL
     )

@@ -26,6 +26,7 @@ awkward expressions. Both give identical results.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,15 @@ from .objects import (
     select_objects,
 )
 
-__all__ = ["FLAVOUR_CODES", "SR_STEPS", "STEPS", "Selection", "select", "trigger_groups"]
+__all__ = [
+    "FLAVOUR_CODES",
+    "SR_STEPS",
+    "STEPS",
+    "Selection",
+    "select",
+    "steps_and_regions",
+    "trigger_groups",
+]
 
 #: Lepton flavour codes (absolute PDG ID) in the ``flavour`` field, in lepton-order rank.
 FLAVOUR_CODES = {"tau": 15, "mu": 13, "e": 11}
@@ -148,6 +157,38 @@ def trigger_groups(events: Any, cfg: AnalysisConfig, layout: NanoLayout, like: A
     return out
 
 
+def steps_and_regions(
+    cfg: AnalysisConfig,
+    masks: dict[str, Any],
+    near_z: Callable[[float], Any],
+    wrap: Callable[[Any], Any] = lambda m: m,
+) -> tuple[PackedSelection, Any, dict[str, Any]]:
+    """The named steps, the events passing the signal-region-independent ones, and one mask
+    per region of ``cfg.regions``.
+
+    ``masks``: one mask per step of :data:`STEPS`; ``near_z(window)``: events with an
+    opposite-sign same-flavour e/μ pair within ``window`` GeV of m_Z; ``wrap`` turns each
+    region mask into the array type the caller returns.
+    """
+    steps = PackedSelection()
+    for name in STEPS:
+        steps.add(name, masks[name])
+    selected = steps.all(*SR_STEPS)
+    regions = {}
+    for region in cfg.regions:
+        mask = selected
+        if region.bjet_veto == "apply":
+            mask = mask & masks["bjet_veto"]
+        elif region.bjet_veto == "invert":
+            mask = mask & ~masks["bjet_veto"]
+        if region.z_window_gev is not None:
+            mask = mask & near_z(region.z_window_gev)
+        if region.z_veto_gev is not None:
+            mask = mask & ~near_z(region.z_veto_gev)
+        regions[region.name] = wrap(mask)
+    return steps, selected, regions
+
+
 def select(
     events: Any,
     cfg: AnalysisConfig,
@@ -199,29 +240,15 @@ def select(
         "trigger": trigger,
         "bjet_veto": n_bjets == 0,
     }
-    steps = PackedSelection()
-    for name in STEPS:
-        steps.add(name, masks[name])
-    selected = steps.all(*SR_STEPS)
-
     ossf = (
         (pairs.a.flavour == pairs.b.flavour)
         & (pairs.a.flavour != FLAVOUR_CODES["tau"])
         & (pairs.a.charge != pairs.b.charge)
     )
     dm_z = abs((pairs.a + pairs.b).mass - Z_MASS)
-    regions = {}
-    for region in cfg.regions:
-        mask = selected
-        if region.bjet_veto == "apply":
-            mask = mask & masks["bjet_veto"]
-        elif region.bjet_veto == "invert":
-            mask = mask & ~masks["bjet_veto"]
-        if region.z_window_gev is not None:
-            mask = mask & lib.any(ossf & (dm_z < region.z_window_gev), axis=1)
-        if region.z_veto_gev is not None:
-            mask = mask & ~lib.any(ossf & (dm_z < region.z_veto_gev), axis=1)
-        regions[region.name] = mask
+    steps, selected, regions = steps_and_regions(
+        cfg, masks, lambda window: lib.any(ossf & (dm_z < window), axis=1)
+    )
 
     return Selection(
         channel=channel,
@@ -359,23 +386,12 @@ def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoL
         "trigger": trigger,
         "bjet_veto": n_bjets == 0,
     }
-    steps = PackedSelection()
-    for name in STEPS:
-        steps.add(name, masks_by_step[name])
-    selected = steps.all(*SR_STEPS)
-
-    regions = {}
-    for region in cfg.regions:
-        mask = selected
-        if region.bjet_veto == "apply":
-            mask = mask & masks_by_step["bjet_veto"]
-        elif region.bjet_veto == "invert":
-            mask = mask & ~masks_by_step["bjet_veto"]
-        if region.z_window_gev is not None:
-            mask = mask & (ossf & (dm_z < region.z_window_gev)).any(axis=1)
-        if region.z_veto_gev is not None:
-            mask = mask & ~(ossf & (dm_z < region.z_veto_gev)).any(axis=1)
-        regions[region.name] = ak.Array(mask)
+    steps, selected, regions = steps_and_regions(
+        cfg,
+        masks_by_step,
+        lambda window: (ossf & (dm_z < window)).any(axis=1),
+        wrap=ak.Array,
+    )
 
     return Selection(
         channel=ak.Array(channel),

@@ -54,6 +54,7 @@ __all__ = [
     "SR_STEPS",
     "STEPS",
     "Selection",
+    "channel_trigger",
     "select",
     "steps_and_regions",
     "trigger_groups",
@@ -157,6 +158,17 @@ def trigger_groups(events: Any, cfg: AnalysisConfig, layout: NanoLayout, like: A
     return out
 
 
+def channel_trigger(cfg: AnalysisConfig, groups: dict[str, Any], channel: Any, none: Any) -> Any:
+    """Per event: whether a trigger group of its channel fired (``none``: an all-False mask)."""
+    trigger = none
+    for index, ch in enumerate(cfg.channels):
+        fired = none
+        for group in ch.triggers:
+            fired = fired | groups[group]
+        trigger = trigger | ((channel == index) & fired)
+    return trigger
+
+
 def steps_and_regions(
     cfg: AnalysisConfig,
     masks: dict[str, Any],
@@ -222,12 +234,7 @@ def select(
     pairs = lib.combinations(leptons, 2, fields=("a", "b"))
     n_bjets = lib.sum(good.jets.btag, axis=1)
     groups = trigger_groups(events, cfg, layout, n_cand)
-    trigger = lib.zeros_like(n_cand, dtype=bool)
-    for index, ch in enumerate(cfg.channels):
-        fired = lib.zeros_like(n_cand, dtype=bool)
-        for group in ch.triggers:
-            fired = fired | groups[group]
-        trigger = trigger | ((channel == index) & fired)
+    trigger = channel_trigger(cfg, groups, channel, lib.zeros_like(n_cand, dtype=bool))
 
     extra_veto = n_cand <= 3 if cfg.objects.veto_extra_leptons else n_cand >= 0
     masks = {
@@ -344,12 +351,7 @@ def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoL
     n_bjets = np.bincount(jet_event[btag], minlength=n)
 
     groups = trigger_groups(events, cfg, layout, np.zeros(n, dtype=bool))
-    trigger = np.zeros(n, dtype=bool)
-    for i, ch in enumerate(cfg.channels):
-        fired = np.zeros(n, dtype=bool)
-        for group in ch.triggers:
-            fired = fired | groups[group]
-        trigger = trigger | ((channel == i) & fired)
+    trigger = channel_trigger(cfg, groups, channel, np.zeros(n, dtype=bool))
 
     pt, eta, phi, mass = (dense(f, 0) for f in ("pt", "eta", "phi", "mass"))
     charge = dense("charge", 0)

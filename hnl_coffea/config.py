@@ -20,12 +20,16 @@ from .paths import data_path
 
 __all__ = [
     "AnalysisConfig",
+    "BtagAlgorithm",
+    "CVMFS_POG_ROOT",
     "ChannelConfig",
     "ConfigError",
     "EraConfig",
     "load_config",
     "DEEPTAU_WPS",
     "DEFAULT_CONFIG",
+    "ILLUSTRATIVE_POG_ROOT",
+    "POG_FILES",
 ]
 
 DEFAULT_CONFIG = "config/default.yaml"
@@ -150,18 +154,66 @@ class PrimaryDataset(_Model):
     trigger_group: str
 
 
+class BtagAlgorithm(_Model):
+    """The b-tagging discriminant of an era: its NanoAOD branch and its BTV correction prefix."""
+
+    branch: str = "btagDeepFlavB"
+    #: Prefix of the BTV corrections (``<prefix>_comb``, ``<prefix>_light``, ``<prefix>_incl``).
+    correction: str = "deepJet"
+
+
 class EraConfig(_Model):
-    """Everything that changes from one data-taking period to the next."""
+    """Everything that changes from one data-taking period to the next.
+
+    Every era-dependent setting of the analysis lives here, resolved per dataset from its
+    ``era`` metadata (see :meth:`AnalysisConfig.for_era`); ``docs/eras.md`` lists them.
+    """
 
     name: str
     run: Literal[2, 3] = 2
+    #: Centre-of-mass energy in TeV (13 for Run 2, 13.6 for Run 3).
+    sqrt_s_tev: float = Field(default=13.0, gt=0)
     luminosity_fb: float = Field(gt=0)
-    luminosity_uncertainty: float = 0.025
+    #: Relative luminosity uncertainties by nuisance name, as the LUM POG splits them: a name
+    #: shared by several eras is fully correlated between them (e.g. ``lumi_13TeV_correlated``).
+    luminosity_uncertainties: dict[str, float] = {}
+    #: First and last run of the era (collision data outside it are reported).
+    runs: tuple[int, int] | None = None
+    #: DeepTau version of the era's τh identification and of its TAU POG corrections.
+    deeptau: Literal["2017v2p1", "2018v2p5"] = "2018v2p5"
+    btag: BtagAlgorithm = BtagAlgorithm()
     btag_wp: dict[Literal["loose", "medium", "tight"], float]
     triggers: dict[str, tuple[str, ...]]
+    #: Certified-luminosity (golden) JSON, relative to the data folder or absolute.
     golden_json: str | None = None
     #: Primary datasets in priority order (an event is taken from the first whose group fired).
     primary_datasets: tuple[PrimaryDataset, ...] = ()
+    #: Era folder of the jsonpog-integration POG tree, e.g. ``2018_UL``, ``2022_Summer22EE``.
+    pog_tag: str | None = None
+    #: Per-era overrides of ``corrections.files`` (``null`` switches a file off for this era).
+    pog_files: dict[str, str | None] = {}
+    #: Correction names of this era, by scale-factor key (see ``hnl_coffea.corrections.names``).
+    correction_names: dict[str, str] = {}
+    #: Fixed string inputs of this era's corrections, by scale-factor key.
+    correction_inputs: dict[str, dict[str, str]] = {}
+
+    @field_validator("luminosity_uncertainties")
+    @classmethod
+    def _lumi_unc(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not (0 <= x < 1)}
+        if bad:
+            raise ValueError(f"relative luminosity uncertainties must lie in [0, 1), got {bad}")
+        return v
+
+    @property
+    def luminosity_uncertainty(self) -> float:
+        """The total relative luminosity uncertainty (quadratic sum of its parts)."""
+        return float(sum(x * x for x in self.luminosity_uncertainties.values()) ** 0.5)
+
+    @property
+    def energy_label(self) -> str:
+        """``13TeV`` or ``13p6TeV``, as in CMS nuisance names."""
+        return f"{self.sqrt_s_tev:g}TeV".replace(".", "p")
 
 
 class RegionConfig(_Model):
@@ -193,24 +245,47 @@ class HistogramConfig(_Model):
     features: dict[str, Binning] = {}
 
 
-class CorrectionsConfig(_Model):
-    """correctionlib JSON files; relative paths are resolved inside hnl-coffea's data folder."""
+#: The correction files of the jsonpog-integration ``POG/`` tree, by kind, relative to the POG
+#: root; ``{tag}`` is the era's ``pog_tag`` (e.g. ``TAU/2018_UL/tau.json.gz``).
+POG_FILES: dict[str, str] = {
+    "tau": "TAU/{tag}/tau.json.gz",
+    "muon": "MUO/{tag}/muon_Z.json.gz",
+    "electron": "EGM/{tag}/electron.json.gz",
+    "electron_trigger": "EGM/{tag}/electronHlt.json.gz",
+    "pileup": "LUM/{tag}/puWeights.json.gz",
+    "btag": "BTV/{tag}/btagging.json.gz",
+}
+CorrectionFile = Literal["tau", "muon", "electron", "electron_trigger", "pileup", "btag"]
+#: Where CMS publishes the POG tree (used by default when it is mounted).
+CVMFS_POG_ROOT = "/cvmfs/cms.cern.ch/rsync/cms-nanoAOD/jsonpog-integration/POG"
+#: The illustrative correction files shipped with hnl-coffea, in the same layout.
+ILLUSTRATIVE_POG_ROOT = "corrections/POG"
 
-    tau: str | None = "corrections/tau.json"
-    muon: str | None = "corrections/muon.json"
-    electron: str | None = "corrections/electron.json"
-    pileup: str | None = "corrections/pileup.json"
-    btag: str | None = "corrections/btag.json"
-    trigger: str | None = "corrections/trigger.json"
+
+class CorrectionsConfig(_Model):
+    """correctionlib files, found per era in a jsonpog-integration ``POG/`` tree."""
+
+    #: Root of the POG tree: ``auto`` takes the CMS tree on /cvmfs when it is mounted, else
+    #: the illustrative files shipped with hnl-coffea (``corrections/POG``, same layout).
+    #: Relative paths are resolved inside hnl-coffea's data folder.
+    pog_root: str = "auto"
+    #: The file of each kind below the root (``{tag}``: the era's ``pog_tag``); ``null``
+    #: switches every correction read from that file off. Eras override with ``pog_files``.
+    files: dict[CorrectionFile, str | None] = dict(POG_FILES)
     tau_energy_scale: bool = True
     met_unclustered: bool = True
     systematics: bool = True
     #: Inputs outside a correction's binned domain: clamp to the edge with a counted
     #: warning, or raise an error naming the correction and input.
     out_of_domain: Literal["clamp", "error"] = "clamp"
-    #: Overrides of the correction names looked up in the files, by scale-factor key
-    #: (see ``hnl_coffea.corrections.names``), e.g. ``{pileup: Collisions17_UltraLegacy_goldenJSON}``.
+    #: Overrides of the correction names for every era, by scale-factor key (see
+    #: ``hnl_coffea.corrections.names``); per-era names go to ``eras.<era>.correction_names``.
     names: dict[str, str] = {}
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _all_files(cls, v: Any) -> Any:
+        return {**POG_FILES, **v} if isinstance(v, Mapping) else v
 
 
 class ModelsConfig(_Model):
@@ -273,6 +348,23 @@ class AnalysisConfig(_Model):
     def _consistency(self) -> AnalysisConfig:
         if self.era not in self.eras:
             raise ValueError(f"era {self.era!r} unknown; allowed: {', '.join(self.eras)}")
+        for key, era in self.eras.items():
+            if era.name != key:
+                raise ValueError(f"eras.{key}.name is {era.name!r}; it must equal its key {key!r}")
+            unknown = [k for k in era.pog_files if k not in POG_FILES]
+            if unknown:
+                raise ValueError(
+                    f"eras.{key}.pog_files: unknown kind(s) {unknown}; allowed: {', '.join(POG_FILES)}"
+                )
+            groups = [
+                pd.trigger_group
+                for pd in era.primary_datasets
+                if pd.trigger_group not in era.triggers
+            ]
+            if groups:
+                raise ValueError(
+                    f"eras.{key}.primary_datasets use trigger group(s) {groups} not in its triggers"
+                )
         names = [c.name for c in self.channels]
         if len(set(names)) != len(names):
             raise ValueError(f"channel names must be unique, got {names}")
@@ -292,7 +384,33 @@ class AnalysisConfig(_Model):
 
     @property
     def era_config(self) -> EraConfig:
+        """The settings of the era this configuration is resolved for (see :meth:`for_era`)."""
         return self.eras[self.era]
+
+    def for_era(self, era: str | None, *, deeptau: str | None = None) -> AnalysisConfig:
+        """This configuration as seen by a dataset of ``era`` (None: the configured era).
+
+        Every era-dependent step reads ``cfg.era_config``, so processing a dataset with
+        ``cfg.for_era(meta.era)`` resolves triggers, working points, certification,
+        correction files and names, luminosity and √s for that dataset's era. ``deeptau``
+        pins the DeepTau version actually used (the one found in the file).
+        """
+        era = self.era if era is None else str(era)
+        if era not in self.eras:
+            raise ConfigError(f"era {era!r} unknown; allowed: {', '.join(self.eras)}")
+        if era == self.era and deeptau in (None, self.objects.tau.deeptau_version):
+            return self
+        update: dict[str, Any] = {"era": era}
+        if deeptau is not None:
+            tau = self.objects.tau.model_copy(update={"deeptau_version": deeptau})
+            update["objects"] = self.objects.model_copy(update={"tau": tau})
+        return self.model_copy(update=update)
+
+    @property
+    def deeptau_version(self) -> str:
+        """The DeepTau version of this view: ``objects.tau.deeptau_version``, or the era's."""
+        v = self.objects.tau.deeptau_version
+        return self.era_config.deeptau if v == "auto" else v
 
     @property
     def channel_names(self) -> tuple[str, ...]:

@@ -5,6 +5,9 @@
   group fired and no trigger group of a higher-priority primary dataset fired (priority =
   order of ``primary_datasets`` in the era config), so an event recorded in several primary
   datasets is counted exactly once.
+* :func:`certification_record` notes, per chunk, the runs seen, the events the mask removed
+  and the runs the golden JSON does not cover at all; :func:`certification_messages` turns
+  the accumulated records into one line per dataset for the run summary.
 * :func:`lumi_pairs` / :func:`write_lumi_json` accumulate the processed (run, lumi) pairs
   and write them in the CMS JSON format (``{"run": [[first, last], ...]}``) for brilcalc.
 """
@@ -15,15 +18,17 @@ import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
-from coffea.lumi_tools import LumiMask
 
 from .config import EraConfig
 from .paths import data_path
 
 __all__ = [
+    "certification_messages",
+    "certification_record",
     "fired_groups",
     "lumi_mask",
     "lumi_pairs",
@@ -34,24 +39,72 @@ __all__ = [
 
 
 @lru_cache(maxsize=8)
-def _mask(path: str) -> LumiMask:
+def _mask(path: str) -> Any:
+    from coffea.lumi_tools import LumiMask  # numba-compiled: imported only for data
+
     return LumiMask(path)
 
 
-def lumi_mask(events, era: EraConfig) -> np.ndarray:
-    """Boolean mask of events inside the era's certified-luminosity JSON.
+@lru_cache(maxsize=8)
+def _certified_runs(path: str) -> frozenset[int]:
+    return frozenset(int(r) for r in json.loads(Path(path).read_text()))
 
-    Raises a one-line ``FileNotFoundError`` when the era has no golden JSON configured or the
-    file is missing (data must never be processed without one).
-    """
+
+def golden_json_path(era: EraConfig) -> Path:
+    """The era's certified-luminosity JSON; a one-line ``FileNotFoundError`` when the era has
+    none configured or the file is missing (data must never be processed without one)."""
     if era.golden_json is None:
         raise FileNotFoundError(f"era {era.name!r} has no golden_json configured; data needs one")
     path = data_path(era.golden_json)
     if not path.is_file():
         raise FileNotFoundError(f"golden JSON for era {era.name!r} not found: {path}")
+    return path
+
+
+def lumi_mask(events, era: EraConfig) -> np.ndarray:
+    """Boolean mask of events inside the era's certified-luminosity JSON."""
+    path = golden_json_path(era)
     return np.asarray(
         _mask(str(path))(ak.to_numpy(events.run), ak.to_numpy(events.luminosityBlock))
     )
+
+
+def certification_record(events, golden: np.ndarray, era: EraConfig) -> dict:
+    """What the golden-JSON step did to one chunk: ``{"events_lost": n, "runs_seen": {...},
+    "runs_uncovered": {...}, "mask": {...}}`` (sets: coffea's accumulate adds the counts and
+    joins the sets across chunks; ``mask`` names the era's golden JSON and its run range)."""
+    path = golden_json_path(era)
+    runs = np.unique(ak.to_numpy(events.run).astype(np.int64))
+    certified = _certified_runs(str(path))
+    span = f"runs {min(certified)}-{max(certified)}" if certified else "no runs"
+    return {
+        "events_lost": int(len(golden) - int(np.count_nonzero(golden))),
+        "runs_seen": {int(r) for r in runs},
+        "runs_uncovered": {int(r) for r in runs if int(r) not in certified},
+        "mask": {f"era {era.name}: {path.name}, {span}"},
+    }
+
+
+def _run_list(runs: Iterable[int]) -> str:
+    runs = sorted(runs)
+    shown = ", ".join(str(r) for r in runs[:6])
+    return shown + (f", ... ({len(runs)} runs)" if len(runs) > 6 else "")
+
+
+def certification_messages(output: Mapping) -> list[str]:
+    """One line per data dataset with runs that its era's golden JSON does not cover, naming
+    those runs, the runs seen, the mask's run range and the events the mask removed."""
+    lines = []
+    for name, rec in sorted((output.get("certification") or {}).items()):
+        uncovered = rec.get("runs_uncovered") or set()
+        if uncovered:
+            lines.append(
+                f"{name}: run(s) {_run_list(uncovered)} not in the golden JSON "
+                f"({'; '.join(sorted(rec.get('mask') or ()))}); runs seen: "
+                f"{_run_list(rec.get('runs_seen') or set())}; "
+                f"{int(rec.get('events_lost', 0))} event(s) removed by the mask"
+            )
+    return lines
 
 
 def fired_groups(events, era: EraConfig) -> dict[str, np.ndarray]:
@@ -79,10 +132,13 @@ def primary_dataset_mask(
             f"allowed: {', '.join(order) or '(none)'}"
         )
     n = len(next(iter(fired.values()))) if fired else 0
+    own = next(pd.trigger_group for pd in era.primary_datasets if pd.name == primary_dataset)
     keep = np.ones(n, dtype=bool)
     for pd in era.primary_datasets:
         group = fired.get(pd.trigger_group, np.zeros(n, dtype=bool))
-        if pd.name == primary_dataset:
+        if pd.trigger_group == own:
+            # several primary datasets may share a trigger group (2023: Muon0, Muon1): they
+            # hold different events, so none vetoes another
             return keep & group
         keep &= ~group
     raise AssertionError("unreachable")

@@ -105,16 +105,20 @@ def _fields(events: Any, collection: str) -> list[str]:
     return list(events[collection].fields) if collection in events.fields else []
 
 
-def detect_layout(events: Any, deeptau: str = "auto") -> NanoLayout:
+def detect_layout(events: Any, deeptau: str = "auto", prefer: str | None = None) -> NanoLayout:
     """Inspect the branch names of a NanoEvents chunk (virtual or dask) and describe its layout.
 
-    ``deeptau`` forces a DeepTau version (``"2017v2p1"``/``"2018v2p5"``); ``"auto"`` prefers
-    v2p5 when both are present.
+    ``deeptau`` forces a DeepTau version (``"2017v2p1"``/``"2018v2p5"``); ``"auto"`` takes
+    ``prefer`` (the era's version) when the file has it, else the version the file has
+    (v2p5 first).
     """
     tau_fields = set(_fields(events, "Tau"))
     if not tau_fields:
         raise MissingBranchError("Tau_pt", "any NanoAOD version (collection 'Tau' is absent)")
-    candidates = DEEPTAU_VERSIONS if deeptau == "auto" else (deeptau,)
+    if deeptau == "auto":
+        candidates = tuple(dict.fromkeys([v for v in (prefer,) if v] + list(DEEPTAU_VERSIONS)))
+    else:
+        candidates = (deeptau,)
     version = next((v for v in candidates if f"idDeepTau{v}VSjet" in tau_fields), None)
     if version is None:
         wanted = " or ".join(f"Tau_idDeepTau{v}VSjet" for v in candidates)

@@ -211,7 +211,8 @@ def run_fileset(
         skipped=skipped,
         lost_workers=lost,
     )
-    if isinstance(result, dict):
+    if isinstance(result, Mapping):
+        summary.lost_to_mask, summary.notes = _input_notes(result)
         result = dict(result)
         result["summary"] = summary.to_dict()
     return result, summary
@@ -284,6 +285,17 @@ def _check_processor_counts(result: Any, counts: dict[str, dict[str, int]]) -> l
             if got is not None and int(got) != n:
                 errors.append(f"{path} [{ds}]: processor reports {got} events, {n} were read")
     return errors
+
+
+def _input_notes(result: Mapping) -> tuple[dict[str, int], list[str]]:
+    """Events lost to the golden JSON per data dataset, and the one-line remarks on the
+    inputs: runs outside the golden JSON, metadata Σw that differs from the processed Σw."""
+    from .data import certification_messages
+    from .postprocessing.normalise import sumw_differences
+
+    cert = result.get("certification") or {}
+    lost = {ds: int(rec.get("events_lost", 0)) for ds, rec in cert.items()}
+    return lost, certification_messages(result) + sumw_differences(result)
 
 
 def _selected(result: Any) -> dict[str, int]:

@@ -42,6 +42,10 @@ class RunSummary:
     wall_s: float
     skipped: list[SkippedFile] = field(default_factory=list)
     lost_workers: list[LostWorker] = field(default_factory=list)
+    #: Collision data: events removed by the golden JSON, per dataset.
+    lost_to_mask: dict[str, int] = field(default_factory=dict)
+    #: One-line remarks on the inputs (runs outside the golden JSON, Σw mismatches).
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -77,17 +81,25 @@ class RunSummary:
             f"executor: {self.executor}",
             f"files: {self.n_files}  chunks: {self.n_chunks}  events: {self.total_events}  "
             f"wall time: {self.wall_s:.1f} s  ({self.events_per_s:,.0f} events/s)",
-            f"{'dataset':<32} {'read':>12} {'selected':>12}",
+            f"{'dataset':<32} {'read':>12} {'selected':>12}"
+            + (f" {'not certified':>14}" if self.lost_to_mask else ""),
         ]
         for ds in sorted(self.events_read):
             sel = self.events_selected.get(ds)
-            lines.append(f"{ds:<32} {self.events_read[ds]:>12} {'-' if sel is None else sel:>12}")
+            line = f"{ds:<32} {self.events_read[ds]:>12} {'-' if sel is None else sel:>12}"
+            if self.lost_to_mask:
+                lost = self.lost_to_mask.get(ds)
+                line += f" {'-' if lost is None else lost:>14}"
+            lines.append(line)
         if self.skipped:
             lines.append(f"SKIPPED {len(self.skipped)} file(s):")
             lines += [
                 f"  {s.path} [{s.dataset}]: events lost {s.lost_text} ({s.reason})"
                 for s in self.skipped
             ]
+        if self.notes:
+            lines.append("NOTE:")
+            lines += [f"  {n}" for n in self.notes]
         if self.lost_workers:
             lines.append(
                 f"LOST {len(self.lost_workers)} worker(s) during the run (work rescheduled):"

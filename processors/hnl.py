@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,18 @@ from hnl_coffea.corrections.evaluators import CorrectionProvider
 from hnl_coffea.corrections.shifts import shape_variations
 from hnl_coffea.corrections.weights import event_weights
 from hnl_coffea.cutflow import cutflow
-from hnl_coffea.data import fired_groups, lumi_mask, lumi_pairs, primary_dataset_mask
+from hnl_coffea.data import (
+    certification_record,
+    fired_groups,
+    lumi_mask,
+    lumi_pairs,
+    primary_dataset_mask,
+)
 from hnl_coffea.features import compute_features
 from hnl_coffea.fileset import dataset_metadata
 from hnl_coffea.histograms import NOMINAL, book_histograms, fill_entries, region_entries
 from hnl_coffea.models.inference import ModelRunner
-from hnl_coffea.nanoaod import detect_layout
+from hnl_coffea.nanoaod import NanoLayout, detect_layout
 from hnl_coffea.objects import load_objects, preselection
 
 __all__ = ["HNLProcessor"]
@@ -62,7 +69,7 @@ class HNLProcessor(processor.ProcessorABC):
         self.systematics = systematics
         self.fast_variations = fast_variations
         self._runners: dict[str, ModelRunner] | None = None
-        self._provider: CorrectionProvider | None = None
+        self._providers: dict[tuple[str, str], CorrectionProvider] = {}
 
     # -- lazily built, never pickled with state -----------------------------------------------
     @property
@@ -71,11 +78,13 @@ class HNLProcessor(processor.ProcessorABC):
             self._cfg = load_config(self._cfg_source)
         return self._cfg
 
-    @property
-    def provider(self) -> CorrectionProvider:
-        if self._provider is None:
-            self._provider = CorrectionProvider(self.cfg)
-        return self._provider
+    def provider(self, cfg: AnalysisConfig) -> CorrectionProvider:
+        """The correction files of one era's view of the configuration (built once per
+        worker and era)."""
+        key = (cfg.era, cfg.deeptau_version)
+        if key not in self._providers:
+            self._providers[key] = CorrectionProvider(cfg)
+        return self._providers[key]
 
     @property
     def runners(self) -> dict[str, ModelRunner]:
@@ -90,7 +99,7 @@ class HNLProcessor(processor.ProcessorABC):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_provider"] = None
+        state["_providers"] = {}
         return state
 
     # -- per chunk -------------------------------------------------------------------------------
@@ -99,8 +108,11 @@ class HNLProcessor(processor.ProcessorABC):
 
         if is_dask_events(events):  # apply_to_fileset: this same code on every partition
             return run_partitions(self, events)
-        cfg = self.cfg
-        meta = dataset_metadata(events.metadata["dataset"], events.metadata, cfg.era)
+        meta = dataset_metadata(events.metadata["dataset"], events.metadata, self.cfg.era)
+        # every step below reads the configuration as seen by this dataset's era
+        cfg = self.cfg.for_era(meta.era)
+        layout = detect_layout(events, cfg.objects.tau.deeptau_version, prefer=cfg.deeptau_version)
+        cfg = cfg.for_era(meta.era, deeptau=layout.deeptau)
         dataset = meta.name
         filename = str(events.metadata.get("filename", "?"))
         n_total = len(events)
@@ -115,15 +127,16 @@ class HNLProcessor(processor.ProcessorABC):
             "datasets": {dataset: meta.to_dict()},
             "sumw": {dataset: float(n_total if meta.is_data else ak.sum(events.genWeight))},
         }
+        chunk = _Chunk(out["hists"], dataset, cfg, self.provider(cfg), layout, meta.is_data)
         pre_rows: dict[str, dict[str, float]] = {}
         if meta.is_data:
-            events, pre_rows, lumis = self._data_rules(events, meta.primary_dataset)
+            events, pre_rows, lumis, cert = _data_rules(events, cfg, meta.primary_dataset)
             out["lumi"] = {dataset: lumis}
+            out["certification"] = {dataset: cert}
         with_syst = (
             cfg.corrections.systematics if self.systematics is None else self.systematics
         ) and not meta.is_data
 
-        layout = detect_layout(events, cfg.objects.tau.deeptau_version)
         # Events that cannot have three leptons under any variation skip the heavy selection;
         # they would fail its first step (``three_leptons``) anyway.
         total_row = _row(events, meta.is_data)
@@ -137,18 +150,22 @@ class HNLProcessor(processor.ProcessorABC):
         steps = {k: v for k, v in flow["all"].items() if k != "total"}
         flow["all"] = {**(pre_rows or {"total": total_row}), **steps}
         out["cutflow"] = {dataset: flow}
-        nominal_w = self._analyse(
-            out["hists"], dataset, events, sel, NOMINAL, meta.is_data, with_syst
-        )
+        nominal_w = self._analyse(chunk, events, sel, NOMINAL, weight_variations=with_syst)
         if with_syst:
             for var in shape_variations(cfg, is_data=meta.is_data):
-                self._shape_variation(
-                    out["hists"], dataset, events, objs, sel, nominal_w, var, layout
-                )
+                self._shape_variation(chunk, events, objs, sel, nominal_w, var)
         return out
 
     def _analyse(
-        self, hists, dataset, events, sel, syst, is_data, weight_variations, mask=None, weight=None
+        self,
+        chunk: _Chunk,
+        events,
+        sel,
+        syst: str,
+        *,
+        weight_variations: bool = False,
+        mask: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
     ) -> np.ndarray:
         """Weights and histogram filling for the events of ``sel`` in any region (and ``mask``).
 
@@ -170,9 +187,9 @@ class HNLProcessor(processor.ProcessorABC):
             weights = event_weights(
                 sel.leptons[in_any],
                 events[in_any],
-                self.cfg,
-                self.provider,
-                is_data=is_data,
+                chunk.cfg,
+                chunk.provider,
+                is_data=chunk.is_data,
                 systematics=weight_variations,
             )
             weight_sets = {syst: weights.weight()}
@@ -180,64 +197,30 @@ class HNLProcessor(processor.ProcessorABC):
                 for var in weights.variations:
                     weight_sets[var] = weights.weight(modifier=var)
         per_event[rows] = weight_sets[syst]
-        self._fill(hists, dataset, sel, in_any, rows, weight_sets)
+        self._fill(chunk.hists, chunk.dataset, sel, in_any, rows, weight_sets)
         return per_event
 
-    def _shape_variation(
-        self, hists, dataset, events, objs, nominal_sel, nominal_w, var, layout
-    ) -> None:
+    def _shape_variation(self, chunk: _Chunk, events, objs, nominal_sel, nominal_w, var) -> None:
         """Fill one shape variation (τh energy scale, MET unclustered energy).
 
         The selection does not depend on MET, so events whose taus the variation leaves
         unchanged keep their nominal selection (with the shifted MET); only events with a
         shifted tau are selected again. ``fast_variations=False`` re-selects every event.
         """
-        taus, met = var.apply(objs.taus, objs.met, self.provider)
+        taus, met = var.apply(objs.taus, objs.met, chunk.provider)
         changed = np.ones(len(events), dtype=bool)
         if self.fast_variations:
             changed = np.asarray(
                 ak.any((taus.pt != objs.taus.pt) | (taus.mass != objs.taus.mass), axis=1)
             )
         same = dataclasses.replace(nominal_sel, met=met)
-        self._analyse(
-            hists, dataset, events, same, var.name, False, False, mask=~changed, weight=nominal_w
-        )
+        self._analyse(chunk, events, same, var.name, mask=~changed, weight=nominal_w)
         if changed.any():
             sub = {f.name: getattr(objs, f.name)[changed] for f in dataclasses.fields(objs)}
             sub_objs = objs.replace(**{**sub, "taus": taus[changed], "met": met[changed]})
             sub_events = events[changed]
-            sub_sel = select(sub_events, self.cfg, sub_objs, layout)
-            self._analyse(hists, dataset, sub_events, sub_sel, var.name, False, False)
-
-    def _data_rules(self, events, primary_dataset: str | None):
-        """Golden-JSON mask and primary-dataset arbitration; returns events, cutflow rows, lumis."""
-        era = self.cfg.era_config
-        golden = lumi_mask(events, era)
-        keep = golden
-        rows = {
-            "total": {
-                "events": len(events),
-                "sumw": float(len(events)),
-                "sumw2": float(len(events)),
-            },
-            "golden_json": {
-                "events": int(golden.sum()),
-                "sumw": float(golden.sum()),
-                "sumw2": float(golden.sum()),
-            },
-        }
-        if primary_dataset is not None and era.primary_datasets:
-            keep = golden & primary_dataset_mask(fired_groups(events, era), era, primary_dataset)
-            n = int(keep.sum())
-            rows["primary_dataset"] = {"events": n, "sumw": float(n), "sumw2": float(n)}
-        else:
-            warnings.warn(
-                f"data dataset without primary_dataset metadata: no overlap removal "
-                f"between primary datasets ({events.metadata.get('dataset')})",
-                stacklevel=2,
-            )
-        lumis = lumi_pairs(events[golden])
-        return events[keep], rows, lumis
+            sub_sel = select(sub_events, chunk.cfg, sub_objs, chunk.layout)
+            self._analyse(chunk, sub_events, sub_sel, var.name)
 
     def _fill(self, hists, dataset, sel, in_any, rows, weight_sets) -> None:
         """Fill every histogram for one shape variation (nominal: also weight variations)."""
@@ -287,6 +270,42 @@ class HNLProcessor(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """What every step of one chunk shares: its histograms, dataset and era view."""
+
+    hists: dict[str, Any]
+    dataset: str
+    cfg: AnalysisConfig
+    provider: CorrectionProvider
+    layout: NanoLayout
+    is_data: bool
+
+
+def _data_rules(events, cfg: AnalysisConfig, primary_dataset: str | None):
+    """Golden-JSON mask and primary-dataset arbitration of the dataset's era; returns the kept
+    events, their cutflow rows, the certified (run, lumi) pairs and the certification record."""
+    era = cfg.era_config
+    golden = lumi_mask(events, era)
+    keep = golden
+    rows = {"total": _count(len(events)), "golden_json": _count(int(golden.sum()))}
+    if primary_dataset is not None and era.primary_datasets:
+        keep = golden & primary_dataset_mask(fired_groups(events, era), era, primary_dataset)
+        rows["primary_dataset"] = _count(int(keep.sum()))
+    else:
+        warnings.warn(
+            f"data dataset without primary_dataset metadata: no overlap removal "
+            f"between primary datasets ({events.metadata.get('dataset')})",
+            stacklevel=2,
+        )
+    cert = certification_record(events, golden, era)
+    return events[keep], rows, lumi_pairs(events[golden]), cert
+
+
+def _count(n: int) -> dict[str, float]:
+    return {"events": n, "sumw": float(n), "sumw2": float(n)}
 
 
 def _row(events, is_data: bool) -> dict[str, float]:

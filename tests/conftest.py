@@ -19,11 +19,16 @@ def shared_nanoaod() -> list[Path]:
     return files
 
 
+#: The shipped illustrative correction files (the default ``auto`` would take the CMS tree
+#: on /cvmfs where it is mounted; the tests' hand-computed values are the illustrative ones).
+ILLUSTRATIVE = {"corrections.pog_root": "corrections/POG"}
+
+
 @pytest.fixture(scope="session")
 def cfg():
     from hnl_coffea import load_config
 
-    return load_config()
+    return load_config(overrides=ILLUSTRATIVE)
 
 
 def in_ci() -> bool:

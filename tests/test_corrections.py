@@ -7,6 +7,7 @@ calling the evaluator under test.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import pickle
@@ -116,8 +117,8 @@ def test_variations_match_hand_lookup_and_bracket_nominal(cfg, provider):
 
 def test_shipped_json_holds_the_hand_values():
     """The literals above are what the committed file says (read as plain JSON)."""
-    tau = json.loads(data_path("corrections/tau.json").read_text())
-    vsjet = next(c for c in tau["corrections"] if c["name"] == "DeepTau2018v2p5VSjet")
+    tau = _json("TAU/2018_UL/tau.json.gz")
+    vsjet = next(c for c in tau["corrections"] if c["name"] == "DeepTau2017v2p1VSjet")
     assert [v["name"] for v in vsjet["inputs"]] == [
         "pt", "dm", "genmatch", "wp", "wp_VSe", "syst", "flag"
     ]  # fmt: skip
@@ -130,12 +131,16 @@ def test_shipped_json_holds_the_hand_values():
         node = pick(node, key)
     assert [pick(node, s) for s in ("nom", "up", "down")] == pytest.approx([0.97, 0.995, 0.945])
     assert pick(vsjet["data"], 0) == 1.0
-    pu = json.loads(data_path("corrections/pileup.json").read_text())
+    pu = _json("LUM/2018_UL/puWeights.json.gz")
     corr = next(c for c in pu["corrections"] if c["name"] == "Collisions18_UltraLegacy_goldenJSON")
     binning = pick(corr["data"], "nominal")
     assert binning["edges"][6:8] == [30.0, 35.0] and binning["content"][6] == 1.04
-    for text in (data_path(f"corrections/{f}.json").read_text() for f in ("tau", "muon")):
-        assert "ILLUSTRATIVE" in text and "NOT a CMS measurement" in text
+    for doc in (_json(f) for f in ("TAU/2018_UL/tau.json.gz", "MUO/2018_UL/muon_Z.json.gz")):
+        assert "ILLUSTRATIVE" in json.dumps(doc) and "NOT a CMS measurement" in json.dumps(doc)
+
+
+def _json(relative: str) -> dict:
+    return json.loads(gzip.decompress(data_path(f"corrections/POG/{relative}").read_bytes()))
 
 
 def test_data_gets_weight_one(cfg, provider):
@@ -166,16 +171,19 @@ def test_pdgid_flavour_and_nanoevents_style_pileup(cfg, provider):
 
 
 def test_missing_file_is_one_line_error(cfg):
-    bad = cfg.with_overrides({"corrections.tau": "/nonexistent/tau_pog.json"})
+    bad = cfg.with_overrides({"corrections.files.tau": "/nonexistent/tau_pog.json"})
     leptons, info = _events()
-    with pytest.raises(CorrectionError, match=r"corrections\.tau.*/nonexistent/tau_pog\.json"):
+    with pytest.raises(CorrectionError, match=r"era '2018': TAU .*not found: /nonexistent/tau_pog"):
         event_weights(leptons, info, bad, CorrectionProvider(bad), is_data=False)
 
 
 def test_missing_correction_name_is_named(cfg):
     bad = cfg.with_overrides({"corrections.names": {"tau_vsjet": "DeepTau2099VSjet"}})
     leptons, info = _events()
-    with pytest.raises(CorrectionError, match=r"'DeepTau2099VSjet' not found in .*tau\.json"):
+    match = (
+        r"era '2018': correction 'DeepTau2099VSjet' not in the TAU file .*tau\.json\.gz; it has: "
+    )
+    with pytest.raises(CorrectionError, match=match):
         event_weights(leptons, info, bad, CorrectionProvider(bad), is_data=False)
 
 

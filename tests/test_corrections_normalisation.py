@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 
 import numpy as np
 import pytest
 
+from hnl_coffea.config import ILLUSTRATIVE_POG_ROOT, POG_FILES
 from hnl_coffea.corrections import mc_scale, normalisation_uncertainties
+from hnl_coffea.corrections.evaluators import correction_file
 from hnl_coffea.corrections.make_illustrative import build_all
 from hnl_coffea.paths import data_path
 
@@ -43,29 +46,51 @@ def test_mc_scale_errors():
         mc_scale(1.0, 0.0, 10.0)
 
 
-def test_luminosity_is_a_lnn_normalisation_uncertainty(cfg):
-    (lumi,) = normalisation_uncertainties(cfg)
-    assert lumi.kind == "lnN" and lumi.processes == "mc"
-    assert lumi.name == "lumi_13TeV_2018"
-    assert lumi.value == pytest.approx(1.025)
-    run3 = normalisation_uncertainties(cfg.with_overrides({"era": "2022postEE"}))
-    assert run3[0].name == "lumi_13p6TeV_2022postEE" and run3[0].value == pytest.approx(1.014)
+def test_luminosity_is_split_into_lnn_parts_as_lum_recommends(cfg):
+    """2018: 1.5 % uncorrelated, 2.0 % correlated over Run 2, 0.2 % correlated with 2017
+    (total 2.5 %, the LUM POG recommendation); 2017 shares two of the three names."""
+    parts = {u.name: u.value for u in normalisation_uncertainties(cfg)}
+    assert all(u.kind == "lnN" and u.processes == "mc" for u in normalisation_uncertainties(cfg))
+    assert parts == pytest.approx(
+        {"lumi_13TeV_2018": 1.015, "lumi_13TeV_correlated": 1.020, "lumi_13TeV_1718": 1.002}
+    )
+    assert cfg.era_config.luminosity_uncertainty == pytest.approx(
+        math.sqrt(0.015**2 + 0.020**2 + 0.002**2)
+    )
+    parts17 = {u.name for u in normalisation_uncertainties(cfg.for_era("2017"))}
+    assert parts17 & set(parts) == {"lumi_13TeV_correlated", "lumi_13TeV_1718"}
+    run3 = normalisation_uncertainties(cfg.for_era("2022EE"))
+    assert [(u.name, u.value) for u in run3] == [("lumi_13p6TeV_2022", pytest.approx(1.014))]
+    assert cfg.for_era("2022EE").era_config.energy_label == "13p6TeV"
+
+
+def _read(path):
+    raw = path.read_bytes()
+    return (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode()
 
 
 def test_committed_files_equal_the_generator_output():
-    for stem, text in build_all().items():
-        path = data_path(f"corrections/{stem}.json")
-        assert path.read_text() == text, (
+    files = build_all()
+    root = data_path(ILLUSTRATIVE_POG_ROOT)
+    assert sorted(files) == sorted(str(p.relative_to(root)) for p in root.rglob("*.json*"))
+    for rel, text in files.items():
+        path = root / rel
+        assert _read(path) == text, (
             f"{path} is stale: run python -m hnl_coffea.corrections.make_illustrative"
         )
 
 
-def test_shipped_files_are_small_and_labelled(cfg):
+def test_every_era_has_its_illustrative_files_small_and_labelled(cfg):
     total = 0
-    for kind in ("tau", "muon", "electron", "pileup", "btag", "trigger"):
-        path = data_path(getattr(cfg.corrections, kind))
-        total += path.stat().st_size
-        doc = json.loads(path.read_text())
-        assert "ILLUSTRATIVE" in doc["description"]
-        assert all("NOT a CMS measurement" in c["description"] for c in doc["corrections"])
-    assert total < 200_000
+    for era in cfg.eras:
+        view = cfg.for_era(era)
+        for kind in POG_FILES:
+            path = correction_file(view, kind)
+            if path is None:  # switched off for the era (e.g. no UL electron trigger SF)
+                continue
+            assert path.is_file(), (era, kind, path)
+            total += path.stat().st_size
+            doc = json.loads(_read(path))
+            assert "ILLUSTRATIVE" in doc["description"]
+            assert all("NOT a CMS measurement" in c["description"] for c in doc["corrections"])
+    assert total < 150_000

@@ -47,10 +47,12 @@ def test_channel_average_and_combination():
 
 def test_dataset_scale_by_hand(cfg):
     meta = {"xsec": 4.5, "era": "2017", "is_data": False}
-    # 4.5 pb × 1000 pb⁻¹/fb⁻¹ × 41.5 fb⁻¹ / 1500 = 124.5
-    assert dataset_scale("WZ", meta, 1500.0, cfg) == pytest.approx(124.5)
-    # era from the config (2018: 59.8 fb⁻¹) and Σw from the metadata
-    assert dataset_scale("X", {"xsec": 1.0, "sumw": 598.0}, None, cfg) == pytest.approx(100.0)
+    # 4.5 pb × 1000 pb⁻¹/fb⁻¹ × 41.48 fb⁻¹ (the dataset's era, 2017) / 1500 = 124.44
+    assert dataset_scale("WZ", meta, 1500.0, cfg) == pytest.approx(124.44)
+    # era from the config (2018: 59.83 fb⁻¹) and Σw from the metadata
+    assert dataset_scale("X", {"xsec": 1.0, "sumw": 598.3}, None, cfg) == pytest.approx(100.0)
+    # the metadata Σw (e.g. of the unskimmed sample) wins over the Σw the run accumulated
+    assert dataset_scale("X", {"xsec": 1.0, "sumw": 598.3}, 50.0, cfg) == pytest.approx(100.0)
     assert dataset_scale("data", {"is_data": True, "xsec": 9.0}, 1.0, cfg) == 1.0
     with pytest.raises(ValueError, match="sum of generator weights"):
         dataset_scale("Y", {"xsec": 1.0}, 0.0, cfg)

@@ -15,10 +15,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from nanoaod_builder import DEFAULTS, HLT_PATHS, open_events, random_events, write_nanoaod  # noqa: E402
 from selection_reference import channel_event  # noqa: E402
 
+from hnl_coffea.config import POG_FILES  # noqa: E402
 from hnl_coffea.histograms import NOMINAL  # noqa: E402
 from processors import HNLProcessor  # noqa: E402
 
-NO_SF = {f"corrections.{k}": None for k in ("tau", "muon", "electron", "pileup", "btag", "trigger")}
+NO_SF = {f"corrections.files.{k}": None for k in POG_FILES}
 
 
 def _events(path, dataset, **meta):

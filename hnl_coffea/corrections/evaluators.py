@@ -32,12 +32,19 @@ import awkward as ak
 import correctionlib
 import numpy as np
 
-from ..config import AnalysisConfig
+from ..config import CVMFS_POG_ROOT, ILLUSTRATIVE_POG_ROOT, POG_FILES, AnalysisConfig
 from ..paths import data_path
 
-__all__ = ["CorrectionError", "CorrectionDomainWarning", "CorrectionProvider", "binned_domains"]
+__all__ = [
+    "CorrectionError",
+    "CorrectionDomainWarning",
+    "CorrectionProvider",
+    "binned_domains",
+    "correction_file",
+    "pog_root",
+]
 
-FILE_KINDS = ("tau", "muon", "electron", "pileup", "btag", "trigger")
+FILE_KINDS = tuple(POG_FILES)
 
 
 class CorrectionError(ValueError):
@@ -105,8 +112,41 @@ def _load(path: str, mtime_ns: int) -> tuple[Any, dict[str, Domain]]:
     return cset, domains
 
 
+def pog_root(cfg: AnalysisConfig) -> Path:
+    """The root of the POG tree: ``corrections.pog_root``; ``auto`` is the CMS tree on /cvmfs
+    when it is mounted, else the illustrative files shipped with hnl-coffea."""
+    root = cfg.corrections.pog_root
+    if root == "auto":
+        cvmfs = Path(CVMFS_POG_ROOT)
+        return cvmfs if cvmfs.is_dir() else data_path(ILLUSTRATIVE_POG_ROOT)
+    return data_path(root)
+
+
+def pog_of(kind: str) -> str:
+    """The POG that publishes file ``kind`` (``TAU``, ``MUO``, ``EGM``, ``LUM``, ``BTV``)."""
+    return POG_FILES[kind].split("/", 1)[0]
+
+
+def correction_file(cfg: AnalysisConfig, kind: str) -> Path | None:
+    """The file of ``kind`` for ``cfg``'s era (None when switched off), by the standard layout
+    ``<pog_root>/<POG>/<pog_tag>/<file>`` or the era's ``pog_files`` override."""
+    if kind not in FILE_KINDS:
+        raise CorrectionError(f"unknown correction file {kind!r}; allowed: {', '.join(FILE_KINDS)}")
+    era = cfg.era_config
+    template = era.pog_files[kind] if kind in era.pog_files else cfg.corrections.files[kind]
+    if template is None:
+        return None
+    if "{tag}" in template and not era.pog_tag:
+        raise CorrectionError(
+            f"era {era.name!r}: no pog_tag configured, needed for the {pog_of(kind)} file {template}"
+        )
+    path = Path(template.replace("{tag}", era.pog_tag or ""))
+    return path if path.is_absolute() else pog_root(cfg) / path
+
+
 class CorrectionProvider:
-    """Correction files of one configuration, loaded lazily once per process."""
+    """Correction files of one configuration (resolved for one era, see
+    :meth:`~hnl_coffea.config.AnalysisConfig.for_era`), loaded lazily once per process."""
 
     def __init__(self, cfg: AnalysisConfig) -> None:
         self.cfg = cfg
@@ -123,27 +163,27 @@ class CorrectionProvider:
 
     # ------------------------------------------------------------------ files
     def enabled(self, kind: str) -> bool:
-        """Whether ``corrections.<kind>`` names a file (``null`` switches it off)."""
-        return getattr(self.cfg.corrections, kind) is not None
+        """Whether the era has a file of ``kind`` (``null`` in the config switches it off)."""
+        return correction_file(self.cfg, kind) is not None
 
     def path(self, kind: str) -> Path:
-        """The resolved path of the file ``corrections.<kind>``."""
-        if kind not in FILE_KINDS:
+        """The resolved path of the file of ``kind`` for this era."""
+        path = correction_file(self.cfg, kind)
+        if path is None:
             raise CorrectionError(
-                f"unknown correction file {kind!r}; allowed: {', '.join(FILE_KINDS)}"
+                f"era {self.cfg.era!r}: the {pog_of(kind)} file ({kind}) is switched off (null) "
+                "but its corrections are needed"
             )
-        value = getattr(self.cfg.corrections, kind)
-        if value is None:
-            raise CorrectionError(
-                f"corrections.{kind} is not set (null) but its corrections are needed"
-            )
-        return data_path(value)
+        return path
 
     def _file(self, kind: str) -> tuple[Any, dict[str, Domain]]:
         if kind not in self._sets:
             path = self.path(kind)
             if not path.is_file():
-                raise CorrectionError(f"correction file for corrections.{kind} not found: {path}")
+                raise CorrectionError(
+                    f"era {self.cfg.era!r}: {pog_of(kind)} correction file not found: {path} "
+                    f"(pog_root {pog_root(self.cfg)}, pog_tag {self.cfg.era_config.pog_tag})"
+                )
             self._sets[kind] = _load(str(path), path.stat().st_mtime_ns)
         return self._sets[kind]
 
@@ -153,8 +193,8 @@ class CorrectionProvider:
         available = list(cset)
         if name not in available:
             raise CorrectionError(
-                f"correction {name!r} not found in {self.path(kind)}; "
-                f"available: {', '.join(sorted(available))}"
+                f"era {self.cfg.era!r}: correction {name!r} not in the {pog_of(kind)} file "
+                f"{self.path(kind)}; it has: {', '.join(sorted(available))}"
             )
         return cset[name]
 

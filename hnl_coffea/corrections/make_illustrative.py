@@ -1,31 +1,34 @@
-"""Write the small, ILLUSTRATIVE correction files shipped in ``data/corrections/``.
+"""Write the small, ILLUSTRATIVE correction files shipped in ``data/corrections/POG/``.
 
 The numbers below are made up for demonstrations and tests. They are NOT CMS measurements.
-For physics, point ``corrections.*`` in the configuration at the official POG files from
-https://gitlab.cern.ch/cms-nanoAOD/jsonpog-integration (``POG/TAU``, ``POG/MUO``,
-``POG/EGM``, ``POG/LUM``, ``POG/BTV``); the shipped files use the same correction names,
-input names and input types, so the official files plug in unchanged.
+The files are laid out like the jsonpog-integration ``POG/`` tree
+(``TAU/<tag>/tau.json.gz``, ``MUO/<tag>/muon_Z.json.gz``, ...), one folder per era's
+``pog_tag``, with the correction names, input names and input types that each era's
+configuration asks for — so pointing ``corrections.pog_root`` at the official tree (on
+/cvmfs, the default where it is mounted) swaps them for the real ones unchanged.
 
 Regenerate with ``python -m hnl_coffea.corrections.make_illustrative [OUTDIR]``.
 """
 
 from __future__ import annotations
 
+import gzip
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from correctionlib import schemav2 as cs
 
+from ..config import ILLUSTRATIVE_POG_ROOT, AnalysisConfig, load_config
 from ..paths import data_path
+from .names import correction_constants, correction_name
 
 __all__ = ["build_all", "write_all", "main", "ILLUSTRATIVE"]
 
 ILLUSTRATIVE = "ILLUSTRATIVE values for hnl-coffea demos and tests, NOT a CMS measurement."
 INF = "inf"
 SYSTS_TAU = ("nom", "up", "down")
-ERAS = ("2016preVFP", "2016postVFP", "2017", "2018", "2022postEE")
-TAU_ID = "DeepTau2018v2p5"
+DEEPTAU_VERSIONS = ("2017v2p1", "2018v2p5")
 
 # --------------------------------------------------------------------------- tables
 #: τh ID vs jet, ``flag="dm"``: (nominal, uncertainty) per (wp, wp_VSe) and decay mode.
@@ -95,14 +98,19 @@ TAU_ES_DELTA = {0: 0.008, 1: 0.009, 2: 0.010, 10: 0.011, 11: 0.012}
 #: Muon ID/isolation: |η| and pT edges, nominal per [|η| bin][pT bin], one uncertainty.
 MUON_ABSETA_EDGES = (0.0, 0.9, 1.2, 2.1, 2.4)
 MUON_PT_EDGES = (10.0, 15.0, 20.0, 30.0, 50.0, INF)
-MUON_TABLES = {
-    "NUM_LooseID_DEN_TrackerMuons": (0.998, 0.003),
-    "NUM_MediumID_DEN_TrackerMuons": (0.99, 0.004),
-    "NUM_MediumPromptID_DEN_TrackerMuons": (0.988, 0.004),
-    "NUM_TightID_DEN_TrackerMuons": (0.985, 0.005),
-    "NUM_TightRelIso_DEN_MediumID": (0.995, 0.002),
-    "NUM_TightRelIso_DEN_TightIDandIPCut": (0.996, 0.002),
-    "NUM_LooseRelIso_DEN_MediumID": (0.998, 0.002),
+#: (nominal, uncertainty) of the ID SF per muon ID.
+MUON_ID_SF = {
+    "looseId": (0.998, 0.003),
+    "mediumId": (0.99, 0.004),
+    "mediumPromptId": (0.988, 0.004),
+    "tightId": (0.985, 0.005),
+}
+#: (nominal, uncertainty) of the isolation SF per (tight isolation, tight-ID denominator).
+MUON_ISO_SF = {
+    (True, False): (0.995, 0.002),
+    (True, True): (0.996, 0.002),
+    (False, False): (0.998, 0.002),
+    (False, True): (0.998, 0.002),
 }
 #: Per-bin offsets added to the nominal: rows |η| bins, columns pT bins.
 MUON_OFFSETS = (
@@ -111,8 +119,7 @@ MUON_OFFSETS = (
     (-0.015, -0.008, -0.002, 0.000, 0.001),
     (-0.030, -0.020, -0.010, -0.005, -0.004),
 )
-#: Single-muon trigger (trigger file), same layout as muon ID.
-MUON_TRIGGER = "NUM_IsoMu24_DEN_CutBasedIdTight_and_PFIsoTight"
+#: Single-muon trigger (in the muon file), same layout as muon ID.
 MUON_TRIGGER_PT_EDGES = (10.0, 26.0, 30.0, 40.0, 60.0, INF)
 MUON_TRIGGER_SF = (
     (0.90, 0.97, 0.98, 0.985, 0.99),
@@ -143,7 +150,6 @@ ELECTRON_ID_BY_ABSETA["wp90noiso"] = tuple(
 )
 ELECTRON_ID_UNC = 0.02
 #: Single-electron trigger (``Electron-HLT-SF`` layout), nominal per |η| region and pT bin.
-ELECTRON_TRIGGER_PATH = "HLT_SF_Ele32_MVAiso90ID"
 ELECTRON_TRIGGER_PT_EDGES = (10.0, 34.0, 40.0, 50.0, 100.0, INF)
 ELECTRON_TRIGGER_SF = (
     (0.85, 0.96, 0.97, 0.98, 0.98),
@@ -160,14 +166,6 @@ PILEUP_NOMINAL = (0.35, 0.62, 0.88, 1.05, 1.12, 1.10, 1.04, 0.97, 0.90, 0.82,
                   0.72, 0.60, 0.48, 0.36, 0.26, 0.18, 0.12, 0.08, 0.05, 0.03)  # fmt: skip
 PILEUP_UP = tuple(round(w * (1 + 0.004 * (i - 7)), 4) for i, w in enumerate(PILEUP_NOMINAL))
 PILEUP_DOWN = tuple(round(w * (1 - 0.004 * (i - 7)), 4) for i, w in enumerate(PILEUP_NOMINAL))
-PILEUP_NAMES = {
-    "2016preVFP": "Collisions16_UltraLegacy_goldenJSON",
-    "2016postVFP": "Collisions16_UltraLegacy_goldenJSON",
-    "2017": "Collisions17_UltraLegacy_goldenJSON",
-    "2018": "Collisions18_UltraLegacy_goldenJSON",
-    "2022postEE": "Collisions2022_359022_362760_eraEFG_GoldenJson",
-}
-
 #: b-tag fixed-WP SFs (BTV ``deepJet_comb`` layout): per WP and flavour, (nominal, unc).
 BTAG_ABSETA_EDGES = (0.0, 2.5)
 BTAG_PT_EDGES = (20.0, 30.0, 50.0, 100.0, INF)
@@ -242,8 +240,8 @@ def _eta_pt_table(table: Sequence[Sequence[float]], unc: float, sign: int) -> li
 
 
 # --------------------------------------------------------------------------- tau
-def build_tau() -> cs.CorrectionSet:
-    """τh ID (vs jet, e, μ) and energy scale, with the tau POG input names."""
+def _tau_ids(version: str) -> list[cs.Correction]:
+    """τh ID scale factors vs jet, e and μ for one DeepTau version, with the TAU POG names."""
     pt = _var("pt", "real", "tau pT [GeV]")
     eta = _var("eta", "real", "tau eta")
     dm = _var("dm", "int", "tau decay mode (0, 1, 2, 10, 11)")
@@ -270,8 +268,8 @@ def build_tau() -> cs.CorrectionSet:
 
     genuine = _cat("wp", {w: vsjet_wp(w) for w in TAU_VSJET_DM})
     vsjet = _corr(
-        "DeepTau2018v2p5VSjet",
-        "DeepTau v2.5 vs jet SF for genuine tau_h (genmatch 5), by decay mode or pT.",
+        f"DeepTau{version}VSjet",
+        f"DeepTau {version} vs jet SF for genuine tau_h (genmatch 5), by decay mode or pT.",
         [
             pt,
             dm,
@@ -291,8 +289,8 @@ def build_tau() -> cs.CorrectionSet:
 
     vse_data = _cat("wp", {w: vse_wp(*v) for w, v in TAU_VSE.items()})
     vse = _corr(
-        "DeepTau2018v2p5VSe",
-        "DeepTau v2.5 vs e SF for e->tau_h fakes (genmatch 1, 3); dm is not used here.",
+        f"DeepTau{version}VSe",
+        f"DeepTau {version} vs e SF for e->tau_h fakes (genmatch 1, 3); dm is not used here.",
         [eta, dm, gm, wp, syst],
         _cat(
             "genmatch",
@@ -308,8 +306,8 @@ def build_tau() -> cs.CorrectionSet:
         return _bin("eta", edges, content)
 
     vsmu = _corr(
-        "DeepTau2018v2p5VSmu",
-        "DeepTau v2.5 vs mu SF for mu->tau_h fakes (genmatch 2, 4).",
+        f"DeepTau{version}VSmu",
+        f"DeepTau {version} vs mu SF for mu->tau_h fakes (genmatch 2, 4).",
         [eta, gm, wp, syst],
         _cat(
             "genmatch",
@@ -321,21 +319,28 @@ def build_tau() -> cs.CorrectionSet:
             },
         ),
     )
-    tes_genuine = _cat(
-        "id",
-        {
-            TAU_ID: _cat(
-                "dm", {d: _nud("syst", SYSTS_TAU, 1.0, dl) for d, dl in TAU_ES_DELTA.items()}
-            )
-        },
+    return [vsjet, vse, vsmu]
+
+
+def build_tau() -> cs.CorrectionSet:
+    """τh ID (vs jet, e, μ) for both DeepTau versions and the τh energy scale."""
+    pt = _var("pt", "real", "tau pT [GeV]")
+    eta = _var("eta", "real", "tau eta")
+    dm = _var("dm", "int", "tau decay mode (0, 1, 2, 10, 11)")
+    gm = _var(
+        "genmatch", "int", "genPartFlav: 0/6 jet, 1 e, 2 mu, 3 e from tau, 4 mu from tau, 5 tau_h"
     )
+    syst = _var("syst", "string", "nom, up, down")
+    by_dm = _cat("dm", {d: _nud("syst", SYSTS_TAU, 1.0, dl) for d, dl in TAU_ES_DELTA.items()})
+    tes_genuine = _cat("id", {f"DeepTau{v}": by_dm for v in DEEPTAU_VERSIONS})
     tes = _corr(
         "tau_energy_scale",
         "Tau energy scale for genuine tau_h (genmatch 5) per decay mode: nominal 1, up/down 1 +- delta.",
         [pt, eta, dm, gm, _var("id", "string", "tau ID algorithm"), syst],
         _cat("genmatch", {g: (tes_genuine if g == 5 else 1.0) for g in TAU_GENMATCHES}),
     )
-    return _cset("Tau POG-style corrections (UL 2018 layout).", [vsjet, vse, vsmu, tes])
+    ids = [c for v in DEEPTAU_VERSIONS for c in _tau_ids(v)]
+    return _cset("Tau POG-style corrections.", [*ids, tes])
 
 
 # --------------------------------------------------------------------------- muon
@@ -362,60 +367,9 @@ def _muon_sf(name: str, nominal: float, unc: float) -> cs.Correction:
     )
 
 
-def build_muon() -> cs.CorrectionSet:
-    """Muon ID and isolation SFs with the muon POG names and inputs."""
-    corrs = [_muon_sf(name, nom, unc) for name, (nom, unc) in MUON_TABLES.items()]
-    return _cset("Muon POG-style ID/isolation SFs.", corrs)
-
-
-# --------------------------------------------------------------------------- electron
-def _egm_inputs(extra: cs.Variable) -> list[cs.Variable]:
-    return [
-        _var("year", "string", "era name"),
-        _var("ValType", "string", "sf, sfup, sfdown"),
-        extra,
-        _var("eta", "real", "supercluster eta"),
-        _var("pt", "real", "electron pT [GeV]"),
-    ]
-
-
-def _egm_data(extra: str, tables: dict, pt_edges: Sequence, unc: float) -> cs.Category:
-    def by_valtype():
-        return _cat(
-            "ValType",
-            {
-                vt: _cat(
-                    extra,
-                    {
-                        key: _multibin(
-                            ["eta", "pt"], [ELECTRON_ETA_EDGES, pt_edges], _eta_pt_table(t, unc, s)
-                        )
-                        for key, t in tables.items()
-                    },
-                )
-                for vt, s in (("sf", 0), ("sfup", 1), ("sfdown", -1))
-            },
-        )
-
-    return _cat("year", {era: by_valtype() for era in ERAS})
-
-
-def build_electron() -> cs.CorrectionSet:
-    """Electron MVA ID SFs in the EGM ``UL-Electron-ID-SF`` layout."""
-    corr = _corr(
-        "UL-Electron-ID-SF",
-        "Electron MVA ID SF by eta and pT.",
-        _egm_inputs(_var("WorkingPoint", "string", "wp80iso, wp90iso, wp90noiso")),
-        _egm_data("WorkingPoint", ELECTRON_ID_BY_ABSETA, ELECTRON_PT_EDGES, ELECTRON_ID_UNC),
-    )
-    return _cset("EGM-style electron ID SFs.", [corr])
-
-
-# --------------------------------------------------------------------------- trigger
-def build_trigger() -> cs.CorrectionSet:
-    """Single-muon and single-electron trigger SFs."""
-    muon = _corr(
-        MUON_TRIGGER,
+def _muon_trigger(name: str) -> cs.Correction:
+    return _corr(
+        name,
         "Single-muon trigger SF by |eta| and pT.",
         [
             _var("abseta", "real", "muon |eta|"),
@@ -434,23 +388,93 @@ def build_trigger() -> cs.CorrectionSet:
             },
         ),
     )
-    electron = _corr(
-        "Electron-HLT-SF",
+
+
+def build_muon(cfg: AnalysisConfig) -> cs.CorrectionSet:
+    """Muon ID, isolation and single-muon trigger SFs under the names of ``cfg``'s era, for
+    every muon ID and isolation working point the configuration allows."""
+    corrs: dict[str, cs.Correction] = {}
+    for mu_id, nominal in MUON_ID_SF.items():
+        for iso_max in (0.15, 0.25):
+            muon = cfg.objects.muon.model_copy(update={"id": mu_id, "rel_iso_max": iso_max})
+            variant = cfg.model_copy(
+                update={"objects": cfg.objects.model_copy(update={"muon": muon})}
+            )
+            id_name = correction_name(variant, "muon_id")
+            corrs.setdefault(id_name, _muon_sf(id_name, *nominal))
+            iso_name = correction_name(variant, "muon_iso")
+            iso = MUON_ISO_SF[(iso_max <= 0.15, mu_id == "tightId")]
+            corrs.setdefault(iso_name, _muon_sf(iso_name, *iso))
+    trigger = correction_name(cfg, "trigger_mu")
+    corrs[trigger] = _muon_trigger(trigger)
+    return _cset("Muon POG-style ID/isolation/trigger SFs.", list(corrs.values()))
+
+
+# --------------------------------------------------------------------------- electron
+def _egm_inputs(extra: cs.Variable) -> list[cs.Variable]:
+    return [
+        _var("year", "string", "era name"),
+        _var("ValType", "string", "sf, sfup, sfdown"),
+        extra,
+        _var("eta", "real", "supercluster eta"),
+        _var("pt", "real", "electron pT [GeV]"),
+    ]
+
+
+def _egm_data(year: str, extra: str, tables: dict, pt_edges: Sequence, unc: float) -> cs.Category:
+    def by_valtype():
+        return _cat(
+            "ValType",
+            {
+                vt: _cat(
+                    extra,
+                    {
+                        key: _multibin(
+                            ["eta", "pt"], [ELECTRON_ETA_EDGES, pt_edges], _eta_pt_table(t, unc, s)
+                        )
+                        for key, t in tables.items()
+                    },
+                )
+                for vt, s in (("sf", 0), ("sfup", 1), ("sfdown", -1))
+            },
+        )
+
+    return _cat("year", {year: by_valtype()})
+
+
+def build_electron(cfg: AnalysisConfig) -> cs.CorrectionSet:
+    """Electron MVA ID SFs in the EGM layout, under the name and year of ``cfg``'s era."""
+    year = correction_constants(cfg, "electron_id")["year"]
+    corr = _corr(
+        correction_name(cfg, "electron_id"),
+        "Electron MVA ID SF by eta and pT.",
+        _egm_inputs(_var("WorkingPoint", "string", "wp80iso, wp90iso, wp90noiso")),
+        _egm_data(year, "WorkingPoint", ELECTRON_ID_BY_ABSETA, ELECTRON_PT_EDGES, ELECTRON_ID_UNC),
+    )
+    return _cset("EGM-style electron ID SFs.", [corr])
+
+
+def build_electron_trigger(cfg: AnalysisConfig) -> cs.CorrectionSet:
+    """Single-electron trigger SFs (``Electron-HLT-SF`` layout) of ``cfg``'s era."""
+    const = correction_constants(cfg, "trigger_e")
+    corr = _corr(
+        correction_name(cfg, "trigger_e"),
         "Single-electron trigger SF by eta and pT.",
-        _egm_inputs(_var("HLT_path", "string", "trigger SF name")),
+        _egm_inputs(_var("Path", "string", "trigger SF name")),
         _egm_data(
-            "HLT_path",
-            {ELECTRON_TRIGGER_PATH: ELECTRON_TRIGGER_SF},
+            const["year"],
+            "Path",
+            {const["Path"]: ELECTRON_TRIGGER_SF},
             ELECTRON_TRIGGER_PT_EDGES,
             ELECTRON_TRIGGER_UNC,
         ),
     )
-    return _cset("Single-lepton trigger SFs.", [muon, electron])
+    return _cset("EGM-style single-electron trigger SFs.", [corr])
 
 
 # --------------------------------------------------------------------------- pileup, btag
-def build_pileup() -> cs.CorrectionSet:
-    """Pile-up weights by true interactions, LUM POG names per era."""
+def build_pileup(cfg: AnalysisConfig) -> cs.CorrectionSet:
+    """Pile-up weights by true interactions under the LUM POG name of ``cfg``'s era."""
     data = _cat(
         "weights",
         {
@@ -462,13 +486,16 @@ def build_pileup() -> cs.CorrectionSet:
         _var("NumTrueInteractions", "real", "Pileup_nTrueInt"),
         _var("weights", "string", "nominal, up, down"),
     ]
-    names = dict.fromkeys(PILEUP_NAMES.values())
-    corrs = [_corr(n, "Pile-up weight.", inputs, data) for n in names]
-    return _cset("LUM POG-style pile-up weights.", corrs)
+    return _cset(
+        "LUM POG-style pile-up weights.",
+        [_corr(correction_name(cfg, "pileup"), "Pile-up weight.", inputs, data)],
+    )
 
 
-def build_btag() -> cs.CorrectionSet:
-    """Fixed-WP b-tag SFs in the BTV ``deepJet_comb``/``deepJet_incl`` layout."""
+def build_btag(cfg: AnalysisConfig) -> cs.CorrectionSet:
+    """Fixed-WP b-tag SFs in the BTV layout (``<algo>_comb``, ``_incl``, ``_light``) and the
+    working-point values of ``cfg``'s era (``<algo>_wp_values``)."""
+    algo = cfg.era_config.btag.correction
     inputs = [
         _var("systematic", "string", "central, up, down"),
         _var("working_point", "string", "L, M, T"),
@@ -499,37 +526,63 @@ def build_btag() -> cs.CorrectionSet:
         )
 
     corrs = [
-        _corr(n, "b-tag fixed-WP SF.", inputs, data()) for n in ("deepJet_comb", "deepJet_incl")
+        _corr(f"{algo}_{kind}", "b-tag fixed-WP SF.", inputs, data())
+        for kind in ("comb", "incl", "light")
     ]
-    return _cset("BTV-style b-tag SFs.", corrs)
+    wp_values = cs.Correction(
+        name=f"{algo}_wp_values",
+        description=f"Working-point thresholds of the era's configuration. {ILLUSTRATIVE}",
+        version=1,
+        inputs=[_var("working_point", "string", "L, M, T")],
+        output=_var("wp", "real", "discriminant threshold"),
+        data=_cat("working_point", {k[0].upper(): v for k, v in cfg.era_config.btag_wp.items()}),
+    )
+    return _cset("BTV-style b-tag SFs.", [*corrs, wp_values])
 
 
 # --------------------------------------------------------------------------- writing
-BUILDERS: dict[str, Callable[[], cs.CorrectionSet]] = {
-    "tau": build_tau,
+BUILDERS: dict[str, Callable[[AnalysisConfig], cs.CorrectionSet]] = {
+    "tau": lambda cfg: build_tau(),
     "muon": build_muon,
     "electron": build_electron,
+    "electron_trigger": build_electron_trigger,
     "pileup": build_pileup,
     "btag": build_btag,
-    "trigger": build_trigger,
 }
 
 
-def build_all() -> dict[str, str]:
-    """JSON text of every shipped file, by file stem (``tau`` → ``tau.json``)."""
-    return {
-        stem: build().model_dump_json(exclude_unset=True) + "\n" for stem, build in BUILDERS.items()
-    }
+def _relative_path(cfg: AnalysisConfig, kind: str) -> str | None:
+    era = cfg.era_config
+    template = era.pog_files[kind] if kind in era.pog_files else cfg.corrections.files[kind]
+    return None if template is None else template.replace("{tag}", era.pog_tag or "")
+
+
+def build_all(cfg: AnalysisConfig | None = None) -> dict[str, str]:
+    """JSON text of every shipped file, by its path below the POG root, for every era of
+    ``cfg`` (default: the shipped configuration)."""
+    cfg = cfg or load_config()
+    out: dict[str, str] = {}
+    for era in cfg.eras:
+        view = cfg.for_era(era)
+        for kind, build in BUILDERS.items():
+            rel = _relative_path(view, kind)
+            if rel is not None and not Path(rel).is_absolute():
+                out[rel] = build(view).model_dump_json(exclude_unset=True) + "\n"
+    return out
 
 
 def write_all(outdir: str | Path | None = None) -> list[Path]:
-    """Write every illustrative file into ``outdir`` (default: ``data/corrections``)."""
-    out = Path(outdir) if outdir is not None else data_path("corrections")
-    out.mkdir(parents=True, exist_ok=True)
+    """Write every illustrative file below ``outdir`` (default: ``data/corrections/POG``),
+    gzipped reproducibly (no time stamp) when the name ends in ``.gz``."""
+    out = Path(outdir) if outdir is not None else data_path(ILLUSTRATIVE_POG_ROOT)
     written = []
-    for stem, text in build_all().items():
-        path = out / f"{stem}.json"
-        path.write_text(text)
+    for rel, text in build_all().items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = text.encode()
+        if path.suffix == ".gz":
+            data = gzip.compress(data, compresslevel=9, mtime=0)
+        path.write_bytes(data)
         written.append(path)
     return written
 

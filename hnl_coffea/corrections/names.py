@@ -1,19 +1,23 @@
 """Which correction (by its official POG name) serves which scale factor, and the fixed
 string inputs (working points, year, algorithm) each correction is evaluated with.
 
-Keys are hnl-coffea's scale-factor keys (``tau_vsjet``, ``muon_id``, ...). The default
-names follow the official files of cms-nanoAOD/jsonpog-integration and the configured
-working points; ``corrections.names`` in the configuration overrides any of them, e.g.
-``{pileup: Collisions17_UltraLegacy_goldenJSON}`` when pointing at the 2017 LUM file.
+Keys are hnl-coffea's scale-factor keys (``tau_vsjet``, ``muon_id``, ...). A name is looked
+up, in order, in ``corrections.names`` (every era), ``eras.<era>.correction_names`` and the
+defaults below, which follow the files of cms-nanoAOD/jsonpog-integration. Names and inputs
+are templates: ``{deeptau}`` (e.g. ``2017v2p1``), ``{vs_jet}``, ``{vs_e}``, ``{vs_mu}``,
+``{muon_id}`` (``MediumID``), ``{muon_iso}`` (``Tight``/``Loose``), ``{muon_iso_den}``
+(``MediumID``; ``TightIDandIPCut`` for the tight ID), ``{electron_wp}`` (``wp90iso``),
+``{btag}`` (``deepJet``), ``{btag_wp}`` (``M``) and ``{era}`` are filled from the
+configuration resolved for the dataset's era, so no era needs code of its own.
 """
 
 from __future__ import annotations
 
 from ..config import AnalysisConfig, ConfigError
 
-__all__ = ["CORRECTION_KEYS", "correction_name", "correction_constants"]
+__all__ = ["CORRECTION_KEYS", "correction_name", "correction_constants", "template_values"]
 
-#: Scale-factor key → the ``cfg.corrections`` field naming the file it is read from.
+#: Scale-factor key → the ``corrections.files`` kind of the file it is read from.
 CORRECTION_KEYS: dict[str, str] = {
     "tau_vsjet": "tau",
     "tau_vse": "tau",
@@ -21,72 +25,99 @@ CORRECTION_KEYS: dict[str, str] = {
     "tau_energy_scale": "tau",
     "muon_id": "muon",
     "muon_iso": "muon",
+    "trigger_mu": "muon",
     "electron_id": "electron",
-    "trigger_mu": "trigger",
-    "trigger_e": "trigger",
+    "trigger_e": "electron_trigger",
     "pileup": "pileup",
     "btag": "btag",
 }
 
+#: Default correction names (templates) by key; eras override in ``correction_names``.
+DEFAULT_NAMES: dict[str, str] = {
+    "tau_vsjet": "DeepTau{deeptau}VSjet",
+    "tau_vse": "DeepTau{deeptau}VSe",
+    "tau_vsmu": "DeepTau{deeptau}VSmu",
+    "tau_energy_scale": "tau_energy_scale",
+    "muon_id": "NUM_{muon_id}_DEN_TrackerMuons",
+    "muon_iso": "NUM_{muon_iso}RelIso_DEN_{muon_iso_den}",
+    "trigger_mu": "NUM_IsoMu24_DEN_CutBasedIdTight_and_PFIsoTight",
+    "electron_id": "UL-Electron-ID-SF",
+    "trigger_e": "Electron-HLT-SF",
+    "pileup": "pileup_{era}",
+    "btag": "{btag}_comb",
+}
+
+#: Default fixed inputs (templates) by key; eras add or override in ``correction_inputs``.
+#: Only the inputs a correction declares are passed to it.
+DEFAULT_INPUTS: dict[str, dict[str, str]] = {
+    "tau_vsjet": {"wp": "{vs_jet}", "wp_VSe": "{vs_e}", "flag": "dm"},
+    "tau_vse": {"wp": "{vs_e}"},
+    "tau_vsmu": {"wp": "{vs_mu}"},
+    "tau_energy_scale": {"id": "DeepTau{deeptau}", "wp": "{vs_jet}", "wp_VSe": "{vs_e}"},
+    "electron_id": {"year": "{era}", "WorkingPoint": "{electron_wp}"},
+    "trigger_e": {"year": "{era}", "Path": "HLT_SF_Ele32_MVAiso90ID"},
+    "btag": {"working_point": "{btag_wp}"},
+}
+
 _MUON_ID = {
-    "looseId": "NUM_LooseID_DEN_TrackerMuons",
-    "mediumId": "NUM_MediumID_DEN_TrackerMuons",
-    "mediumPromptId": "NUM_MediumPromptID_DEN_TrackerMuons",
-    "tightId": "NUM_TightID_DEN_TrackerMuons",
+    "looseId": "LooseID",
+    "mediumId": "MediumID",
+    "mediumPromptId": "MediumPromptID",
+    "tightId": "TightID",
 }
-_MUON_ISO_DEN = {"looseId": "LooseID", "mediumId": "MediumID", "mediumPromptId": "MediumID"}
 _ELECTRON_WP = {"mvaIso_WP90": "wp90iso", "mvaIso_WP80": "wp80iso", "mvaNoIso_WP90": "wp90noiso"}
-_PILEUP = {
-    "2016preVFP": "Collisions16_UltraLegacy_goldenJSON",
-    "2016postVFP": "Collisions16_UltraLegacy_goldenJSON",
-    "2017": "Collisions17_UltraLegacy_goldenJSON",
-    "2018": "Collisions18_UltraLegacy_goldenJSON",
-    "2022postEE": "Collisions2022_359022_362760_eraEFG_GoldenJson",
-}
-_ELECTRON_HLT = {"2018": "HLT_SF_Ele32_MVAiso90ID"}
 
 
-def _default_names(cfg: AnalysisConfig) -> dict[str, str]:
-    mu = cfg.objects.muon
-    iso = "TightRelIso" if mu.rel_iso_max <= 0.15 else "LooseRelIso"
-    iso_den = _MUON_ISO_DEN.get(mu.id, "TightIDandIPCut")
+def template_values(cfg: AnalysisConfig) -> dict[str, str]:
+    """The placeholder values of correction names and inputs for ``cfg``'s era."""
+    tau, mu, era = cfg.objects.tau, cfg.objects.muon, cfg.era_config
+    muon_id = _MUON_ID[mu.id]
     return {
-        "tau_vsjet": "DeepTau2018v2p5VSjet",
-        "tau_vse": "DeepTau2018v2p5VSe",
-        "tau_vsmu": "DeepTau2018v2p5VSmu",
-        "tau_energy_scale": "tau_energy_scale",
-        "muon_id": _MUON_ID[mu.id],
-        "muon_iso": f"NUM_{iso}_DEN_{iso_den}",
-        "electron_id": "UL-Electron-ID-SF",
-        "trigger_mu": "NUM_IsoMu24_DEN_CutBasedIdTight_and_PFIsoTight",
-        "trigger_e": "Electron-HLT-SF",
-        "pileup": _PILEUP.get(cfg.era, f"pileup_{cfg.era}"),
-        "btag": "deepJet_comb",
+        "deeptau": cfg.deeptau_version,
+        "vs_jet": tau.vs_jet,
+        "vs_e": tau.vs_e,
+        "vs_mu": tau.vs_mu,
+        "muon_id": muon_id,
+        "muon_iso": "Tight" if mu.rel_iso_max <= 0.15 else "Loose",
+        "muon_iso_den": "TightIDandIPCut" if mu.id == "tightId" else muon_id,
+        "electron_wp": _ELECTRON_WP[cfg.objects.electron.id],
+        "btag": era.btag.correction,
+        "btag_wp": cfg.objects.jet.btag_wp[0].upper(),
+        "era": cfg.era,
     }
 
 
-def correction_name(cfg: AnalysisConfig, key: str) -> str:
-    """The correction name used for scale-factor ``key`` (config override or default)."""
+def _fill(template: str, values: dict[str, str], where: str) -> str:
+    try:
+        return template.format_map(values)
+    except (KeyError, ValueError, IndexError) as err:
+        raise ConfigError(
+            f"{where}: bad placeholder in {template!r} ({err}); allowed: "
+            + ", ".join("{" + k + "}" for k in values)
+        ) from None
+
+
+def _check(key: str) -> None:
     if key not in CORRECTION_KEYS:
         raise ConfigError(f"unknown correction key {key!r}; allowed: {', '.join(CORRECTION_KEYS)}")
-    return cfg.corrections.names.get(key) or _default_names(cfg)[key]
+
+
+def correction_name(cfg: AnalysisConfig, key: str) -> str:
+    """The correction name used for scale-factor ``key`` in ``cfg``'s era."""
+    _check(key)
+    template = (
+        cfg.corrections.names.get(key)
+        or cfg.era_config.correction_names.get(key)
+        or DEFAULT_NAMES[key]
+    )
+    return _fill(template, template_values(cfg), f"correction name for {key!r} (era {cfg.era})")
 
 
 def correction_constants(cfg: AnalysisConfig, key: str) -> dict[str, str]:
-    """Fixed string inputs of a correction (only those the file declares are passed)."""
-    tau = cfg.objects.tau
-    return {
-        "tau_vsjet": {"wp": tau.vs_jet, "wp_VSe": tau.vs_e, "flag": "dm"},
-        "tau_vse": {"wp": tau.vs_e},
-        "tau_vsmu": {"wp": tau.vs_mu},
-        "tau_energy_scale": {"id": "DeepTau2018v2p5", "wp": tau.vs_jet, "wp_VSe": tau.vs_e},
-        "electron_id": {
-            "year": cfg.era,
-            "WorkingPoint": _ELECTRON_WP[cfg.objects.electron.id],
-        },
-        "trigger_e": {
-            "year": cfg.era,
-            "HLT_path": _ELECTRON_HLT.get(cfg.era, "HLT_SF_Ele32_MVAiso90ID"),
-        },
-        "btag": {"working_point": cfg.objects.jet.btag_wp[0].upper()},
-    }.get(key, {})
+    """Fixed string inputs of correction ``key`` in ``cfg``'s era (only the ones the file's
+    correction declares are passed to it)."""
+    _check(key)
+    values = template_values(cfg)
+    merged = {**DEFAULT_INPUTS.get(key, {}), **cfg.era_config.correction_inputs.get(key, {})}
+    where = f"correction inputs for {key!r} (era {cfg.era})"
+    return {name: _fill(str(v), values, where) for name, v in merged.items()}

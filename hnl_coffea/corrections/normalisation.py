@@ -45,11 +45,10 @@ class NormalisationUncertainty:
 
 
 def normalisation_uncertainties(cfg: AnalysisConfig) -> tuple[NormalisationUncertainty, ...]:
-    """Normalisation uncertainties from the configuration (today: the luminosity)."""
+    """Normalisation uncertainties of ``cfg``'s era (today: the luminosity, one lnN per part
+    of the LUM POG's split; parts named alike in several eras are correlated between them)."""
     era = cfg.era_config
-    energy = "13TeV" if era.run == 2 else "13p6TeV"
-    return (
-        NormalisationUncertainty(
-            name=f"lumi_{energy}_{era.name}", value=round(1.0 + era.luminosity_uncertainty, 6)
-        ),
+    return tuple(
+        NormalisationUncertainty(name=name, value=round(1.0 + unc, 6))
+        for name, unc in era.luminosity_uncertainties.items()
     )

@@ -5,7 +5,7 @@ The scale factors are data (:data:`SCALE_FACTORS`): each names the correction it
 from (see :mod:`.names`), the lepton flavour it applies to, and the correction input that
 carries the variation. Lepton scale factors multiply over all leptons of that flavour in
 the event; the trigger scale factor applies to the trigger leg, the leading light lepton
-(μ or e) of the event. Setting ``corrections.<file>: null`` switches off every scale factor
+(μ or e) of the event. Setting ``corrections.files.<kind>: null`` (or the era's ``pog_files``) switches off every scale factor
 read from that file (and its variations).
 
 Leptons are an awkward array ``events × leptons`` with fields ``pt``, ``eta``, ``flavour``
@@ -24,7 +24,7 @@ import numpy as np
 from coffea.analysis_tools import Weights
 
 from ..config import AnalysisConfig
-from .evaluators import CorrectionError, CorrectionProvider
+from .evaluators import CorrectionError, CorrectionProvider, correction_file
 from .names import CORRECTION_KEYS, correction_constants, correction_name
 
 __all__ = ["SCALE_FACTORS", "ScaleFactor", "event_weights", "scale_factors", "weight_variations"]
@@ -68,7 +68,8 @@ SCALE_FACTORS: tuple[ScaleFactor, ...] = (
 
 
 def _active(cfg: AnalysisConfig) -> list[ScaleFactor]:
-    return [sf for sf in SCALE_FACTORS if getattr(cfg.corrections, sf.file) is not None]
+    """The scale factors whose file the era has (``null`` switches a file's factors off)."""
+    return [sf for sf in SCALE_FACTORS if correction_file(cfg, sf.file) is not None]
 
 
 def weight_variations(cfg: AnalysisConfig, *, is_data: bool = False) -> list[str]:

@@ -2,8 +2,9 @@
 
 The processor fills simulation with the raw per-event weight. Here every simulated dataset is
 scaled by ``xsec [pb] × 1000 × L [fb⁻¹] / Σw`` (``Σw``: sum of generator weights before any
-cut, from the output's ``"sumw"``, else the dataset metadata; ``L``: the luminosity of the
-dataset's era in the configuration). Values are multiplied by the scale and variances by its
+cut — the dataset metadata's ``sumw`` when given, as for pre-skimmed inputs, else the Σw the
+run accumulated (output ``"sumw"``); ``L``: the luminosity of the dataset's own era in the
+configuration). Values are multiplied by the scale and variances by its
 square. Datasets are then summed into
 
 * backgrounds: one histogram per ``process`` metadata value,
@@ -34,6 +35,7 @@ __all__ = [
     "luminosity_fb",
     "normalise_output",
     "scale_hist",
+    "sumw_differences",
     "validate_output",
 ]
 
@@ -99,11 +101,33 @@ def dataset_scale(
     if xsec is None:
         warnings.warn(f"dataset {name!r} has no cross section; left unnormalised", stacklevel=2)
         return 1.0
-    if sumw is None:
-        sumw = meta.get("sumw")
+    if meta.get("sumw") is not None:  # given by the user (e.g. the unskimmed sample's Σw)
+        sumw = meta["sumw"]
     if sumw is None or not sumw > 0:
         raise OutputError(f"dataset {name!r}: sum of generator weights is missing or not positive")
     return float(xsec) * 1000.0 * luminosity_fb(cfg, meta.get("era")) / float(sumw)
+
+
+#: Relative difference between metadata and accumulated Σw above which the run says so.
+SUMW_TOLERANCE = 1e-3
+
+
+def sumw_differences(output: Mapping[str, Any]) -> list[str]:
+    """One line per simulated dataset whose metadata ``sumw`` (which wins) differs from the
+    Σw accumulated in the run by more than :data:`SUMW_TOLERANCE`."""
+    lines = []
+    accumulated = output.get("sumw", {}) or {}
+    for name, meta in sorted((output.get("datasets") or {}).items()):
+        given, seen = meta.get("sumw"), accumulated.get(name)
+        if meta.get("is_data") or given is None or seen is None:
+            continue
+        if abs(float(given) - float(seen)) > SUMW_TOLERANCE * max(abs(float(given)), 1e-300):
+            lines.append(
+                f"{name}: metadata sumw {float(given):.6g} is used for the normalisation; the "
+                f"processed events sum to {float(seen):.6g} "
+                f"({100 * (float(seen) / float(given) - 1):+.2f} %)"
+            )
+    return lines
 
 
 def dataset_scales(output: Mapping[str, Any], cfg: AnalysisConfig) -> dict[str, float]:

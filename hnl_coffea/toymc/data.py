@@ -10,9 +10,9 @@ remain (tt̄, DY, Zγ, WZ, ZZ) and the pseudo-data still correspond to L for eve
 selection can see. The filter, its definition and the per-process efficiencies are stored
 in the file metadata and the fileset metadata (``generator_filter``).
 
-Events get 2018-like run and luminosity-block numbers (some blocks lie outside the shipped
-toy golden JSON ``data/lumi/toy_golden_2018.json``) and are written into one file per
-primary dataset of the era, chosen by the trigger groups that fired: an event that fired
+Events get run and luminosity-block numbers of the era (:func:`toy_runs`: runs of the
+era's CMS golden JSON, some blocks outside its certified ranges) and are written into one
+file per primary dataset of the era, chosen by the trigger groups that fired: an event that fired
 several groups sits in several files, as in real CMS data. No MC-only branches are written.
 
 The default luminosity, :data:`DEFAULT_DATA_LUMI_FB`, (0.2 fb⁻¹) gives ≈ 250 k generated
@@ -23,36 +23,51 @@ comparisons.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ..config import AnalysisConfig
+from ..config import AnalysisConfig, EraConfig
 from .event import simulate
 from .filters import GEN_DILEPTON, GenFilter, filter_efficiency
 from .samples import Sample, background_samples
 from .writer import EventsWriter, compression_for, sample_rng, to_branches
 
-__all__ = ["TOY_RUNS", "generate_data", "DEFAULT_DATA_LUMI_FB", "expected_data_events"]
+__all__ = ["toy_runs", "generate_data", "DEFAULT_DATA_LUMI_FB", "expected_data_events"]
 
 DEFAULT_DATA_LUMI_FB = 0.2
-#: Toy 2018 runs and their number of luminosity blocks (events spread uniformly in lumi).
-TOY_RUNS = {
-    315257: 120,
-    315259: 90,
-    315264: 250,
-    315267: 60,
-    316187: 400,
-    316199: 180,
-    319077: 300,
-    320500: 220,
-}
+#: Runs of the toy data per era, and the share of luminosity blocks added after the last
+#: certified block of each run (never certified, so some toy events fail the golden JSON).
+N_TOY_RUNS = 8
+UNCERTIFIED_TAIL = 0.12
 
 
-def _event_ids(rng: np.random.Generator, n: int, first: int) -> dict[str, np.ndarray]:
-    runs = np.array(list(TOY_RUNS), np.uint32)
-    n_lumi = np.array(list(TOY_RUNS.values()))
+def toy_runs(era: EraConfig) -> dict[int, int]:
+    """Toy run numbers and their number of luminosity blocks for ``era``: ``N_TOY_RUNS`` runs
+    spread over the era's certified runs (its golden JSON within its ``runs`` range), each
+    with its blocks up to the last certified one plus an uncertified tail."""
+    from ..data import golden_json_path
+
+    certified = json.loads(golden_json_path(era).read_text())
+    first, last = era.runs or (0, 10**9)
+    runs = sorted(int(r) for r in certified if first <= int(r) <= last)
+    if not runs:
+        raise ValueError(f"era {era.name!r}: its golden JSON has no run in {first}-{last}")
+    pick = [runs[i] for i in np.linspace(0, len(runs) - 1, min(N_TOY_RUNS, len(runs))).astype(int)]
+    out = {}
+    for run in dict.fromkeys(pick):
+        top = max(hi for _, hi in certified[str(run)])
+        out[run] = int(np.ceil(top * (1 + UNCERTIFIED_TAIL)))
+    return out
+
+
+def _event_ids(
+    rng: np.random.Generator, n: int, first: int, table: dict[int, int]
+) -> dict[str, np.ndarray]:
+    runs = np.array(list(table), np.uint32)
+    n_lumi = np.array(list(table.values()))
     pick = rng.choice(len(runs), size=n, p=n_lumi / n_lumi.sum())
     lumi = 1 + (rng.random(n) * n_lumi[pick]).astype(np.uint32)
     return {
@@ -122,6 +137,7 @@ def generate_data(
     if not era.primary_datasets:
         raise ValueError(f"era {era.name!r} defines no primary_datasets for toy data")
     comp = compression_for(compression, compression_level)
+    runs = toy_runs(era)
     expected = expected_data_events(luminosity_fb, gen_filter, seed=seed)
     filter_meta = (
         None
@@ -155,7 +171,7 @@ def generate_data(
             for rng, truth, keep in _filtered_chunks(sample, n, eff, gen_filter, seed, chunk_size):
                 k = truth.n
                 chunk = simulate(rng, truth, era.triggers)
-                scalars = {**_event_ids(rng, k, first), **chunk.scalars}
+                scalars = {**_event_ids(rng, k, first, runs), **chunk.scalars}
                 first += k
                 n_generated += int(keep.sum())
                 for name in ("Pileup_nTrueInt", "genWeight"):

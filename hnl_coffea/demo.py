@@ -66,14 +66,13 @@ def run_demo(
     with_data: bool = True,
 ) -> dict[str, Path]:
     """Run the whole chain; returns a mapping of output labels to paths."""
-    from coffea.util import save
-
     from processors import HNLProcessor
 
     from .cutflow import format_cutflow, merged_cutflow
     from .data import write_lumi_json
     from .executors import ExecutorOptions
     from .fileset import load_fileset
+    from .outputs import save_output
     from .postprocessing.combine import write_datacards
     from .postprocessing.report import postprocess_output
     from .runner import RunOptions, run_fileset
@@ -101,8 +100,7 @@ def run_demo(
         ExecutorOptions(executor=executor, workers=workers),
     )
     console.print(summary.format() if hasattr(summary, "format") else str(summary))
-    result = outdir / "hnl_output.coffea"
-    save(output, result)
+    result = save_output(output, outdir / "hnl_output.zip", backup=True)
     outputs["histograms"] = result
     flow = merged_cutflow(output)
     if flow:

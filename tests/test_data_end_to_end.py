@@ -62,7 +62,7 @@ def _independent_counts(fileset: dict, cfg) -> tuple[dict, set]:
 def test_run_and_postprocess_with_pseudo_data(toy_with_data, cfg, tmp_path):
     fileset = json.loads(toy_with_data.read_text())
     assert any(s["metadata"].get("is_data") for s in fileset.values())
-    out_file = tmp_path / "out.coffea"
+    out_file = tmp_path / "out.zip"
     res = CliRunner().invoke(
         main,
         ["run", str(toy_with_data), "--executor", "iterative", "--no-progress", "-o", str(out_file)]
@@ -70,7 +70,7 @@ def test_run_and_postprocess_with_pseudo_data(toy_with_data, cfg, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "golden_json" in res.output and "primary_dataset" in res.output
-    from coffea.util import load
+    from hnl_coffea.outputs import load_output as load
 
     out = load(out_file)
     counts, lumis = _independent_counts(fileset, cfg)

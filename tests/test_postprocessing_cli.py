@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 
 from click.testing import CliRunner
-from coffea.util import save
 from test_postprocessing_fake_output import make_output
 
 from hnl_coffea.cli import main
+from hnl_coffea.outputs import save_output as save
 
 
 def test_postprocess_and_datacards_cli(cfg, tmp_path):
-    src = tmp_path / "output.coffea"
+    src = tmp_path / "output.zip"
     save(make_output(cfg, n=200), src)
     runner = CliRunner()
     res = runner.invoke(
@@ -49,6 +49,6 @@ def test_unreadable_output_is_a_one_line_error(tmp_path):
     res = CliRunner().invoke(main, ["postprocess", str(bad), "--outdir", str(tmp_path / "o")])
     assert res.exit_code == 1
     assert "cannot read processor output" in res.output
-    save({"hists": {}}, bad)
+    save({"hists": {}}, bad, overwrite=True)
     res = CliRunner().invoke(main, ["datacards", str(bad), "--outdir", str(tmp_path / "o")])
     assert res.exit_code == 1 and "'datasets'" in res.output

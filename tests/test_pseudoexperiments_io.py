@@ -98,9 +98,8 @@ def test_bad_output_is_named(cfg):
 
 
 def test_report_and_cli(cfg, tmp_path):
-    from coffea.util import save
-
     from hnl_coffea.cli import main
+    from hnl_coffea.outputs import save_output as save
 
     out = _output(cfg, with_data=True)
     rep = run_pseudoexperiments(
@@ -114,10 +113,10 @@ def test_report_and_cli(cfg, tmp_path):
     assert on_disk["max_z"]["quantiles"] == rep["max_z"]["quantiles"]
     assert (tmp_path / "a" / "toys_max_z.png").stat().st_size > 0
     assert 0.0 <= rep["observed"]["p_global"] <= 1.0
-    save(out, tmp_path / "out.coffea")
+    save(out, tmp_path / "out.zip")
     res = CliRunner().invoke(
         main,
-        ["toys", str(tmp_path / "out.coffea"), "--outdir", str(tmp_path / "b"), "--ntoys", "300",
+        ["toys", str(tmp_path / "out.zip"), "--outdir", str(tmp_path / "b"), "--ntoys", "300",
          "--seed", "4", "--inject-mu", "3", "--inject-mhyp", "300"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -126,14 +125,14 @@ def test_report_and_cli(cfg, tmp_path):
     assert on_disk["n_toys"] == 300 and on_disk["nuisances_profiled"] is True
     fixed = CliRunner().invoke(
         main,
-        ["toys", str(tmp_path / "out.coffea"), "--outdir", str(tmp_path / "d"), "--ntoys", "50",
+        ["toys", str(tmp_path / "out.zip"), "--outdir", str(tmp_path / "d"), "--ntoys", "50",
          "--no-profile"],
     )  # fmt: skip
     assert fixed.exit_code == 0, fixed.output
     assert json.loads((tmp_path / "d" / "toys.json").read_text())["nuisances_profiled"] is False
     bad = CliRunner().invoke(
         main,
-        ["toys", str(tmp_path / "out.coffea"), "--outdir", str(tmp_path / "c"),
+        ["toys", str(tmp_path / "out.zip"), "--outdir", str(tmp_path / "c"),
          "--inject-mu", "1", "--inject-mhyp", "999"],
     )  # fmt: skip
     assert bad.exit_code != 0 and "m_hyp 999" in bad.output

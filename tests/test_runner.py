@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from coffea.util import load
 from integration.toyproc import PT_EDGES, ToyProcessor, write_fileset
 
 from hnl_coffea.cli import main
 from hnl_coffea.executors import ExecutorOptions, open_backend
+from hnl_coffea.outputs import load_output as load
 from hnl_coffea.runner import RunError, RunOptions, run_fileset
 
 LAYOUT = {"WZ": [230, 120], "HNL_M300": [95]}
@@ -198,7 +198,7 @@ def test_killed_local_worker_is_reported_and_nothing_lost(toy):
 
 def test_cli_run_saves_output_and_prints_summary(toy, tmp_path):
     fileset, refs, path = toy
-    out_file = tmp_path / "out.coffea"
+    out_file = tmp_path / "out.zip"
     args = ["run", str(path), "--executor", "iterative", "--chunksize", "100", "--no-progress"]
     args += ["--processor", "integration.toyproc:ToyProcessor", "--output", str(out_file)]
     res = CliRunner().invoke(main, args)
@@ -214,7 +214,7 @@ def test_cli_run_bad_file_is_one_line_error(toy, tmp_path):
     fs = {"WZ": {"files": {str(tmp_path / "gone.root"): "Events"}}}
     (tmp_path / "fs.json").write_text(json.dumps(fs))
     args = ["run", str(tmp_path / "fs.json"), "--executor", "iterative", "--no-progress"]
-    args += ["--processor", "integration.toyproc:ToyProcessor", "-o", str(tmp_path / "o.coffea")]
+    args += ["--processor", "integration.toyproc:ToyProcessor", "-o", str(tmp_path / "o.zip")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1
     assert "gone.root" in res.output and "unreadable" in res.output

@@ -10,7 +10,14 @@ import click
 
 from ..config import AnalysisConfig, ConfigError, load_config
 
-__all__ = ["config_options", "load_cli_config", "not_implemented", "user_errors"]
+__all__ = [
+    "allow_pickle_option",
+    "config_options",
+    "load_cli_config",
+    "not_implemented",
+    "read_output",
+    "user_errors",
+]
 
 #: Exceptions whose one-line message is shown to the user instead of a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError, OSError)
@@ -41,6 +48,23 @@ def load_cli_config(config_files: tuple[str, ...], overrides: tuple[str, ...]) -
         return load_config(*config_files, overrides=overrides)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
+
+
+def allow_pickle_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--allow-pickle``: also read ``coffea.util.save`` pickles (your own files only)."""
+    return click.option(
+        "--allow-pickle",
+        is_flag=True,
+        help="Also read a coffea pickle output (.coffea); unpickling runs any code the file "
+        "holds, so only for files you made.",
+    )(func)
+
+
+def read_output(file: str, allow_pickle: bool = False) -> dict[str, Any]:
+    """Read a processor output file (see :mod:`hnl_coffea.outputs`); notes go to stderr."""
+    from ..outputs import load_output
+
+    return load_output(file, allow_pickle=allow_pickle, note=lambda m: click.echo(m, err=True))
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:

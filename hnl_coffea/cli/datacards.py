@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import config_options, load_cli_config, user_errors
-from .postprocess import load_output
+from .common import allow_pickle_option, config_options, load_cli_config, read_output, user_errors
 
 
 @click.command()
@@ -18,15 +17,23 @@ from .postprocess import load_output
     help="Histogram to fit (default: postprocessing.datacard_discriminant of the config).",
 )
 @click.option("--scheme", type=click.Choice(["increasing", "constant"]), default=None)
+@allow_pickle_option
 @config_options
 @user_errors
-def datacards(file, outdir, unblind, discriminant, scheme, config_files, overrides) -> None:
+def datacards(
+    file, outdir, unblind, discriminant, scheme, allow_pickle, config_files, overrides
+) -> None:
     """Write combine shapes and datacards per channel and mass hypothesis from FILE."""
     from ..postprocessing.combine import write_datacards
 
     cfg = load_cli_config(config_files, overrides)
     paths = write_datacards(
-        load_output(file), outdir, cfg, unblind=unblind, discriminant=discriminant, scheme=scheme
+        read_output(file, allow_pickle),
+        outdir,
+        cfg,
+        unblind=unblind,
+        discriminant=discriminant,
+        scheme=scheme,
     )
     cards = [p for p in paths if p.name == "combined.txt"]
     click.echo(f"wrote {len(paths)} files under {outdir}; combined cards:")

@@ -6,22 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import config_options, load_cli_config, user_errors
-
-
-def load_output(file: str) -> dict:
-    """Read a processor output saved with ``coffea.util.save``; one-line error if unreadable."""
-    from coffea.util import load
-
-    try:
-        out = load(file)
-    except Exception as err:  # noqa: BLE001 - any unpickling problem is a bad input file
-        raise ValueError(
-            f"cannot read processor output {file}: {type(err).__name__}: {err}"
-        ) from None
-    if not isinstance(out, dict):
-        raise ValueError(f"{file} holds a {type(out).__name__}, not a processor output dict")
-    return out
+from .common import allow_pickle_option, config_options, load_cli_config, read_output, user_errors
 
 
 @click.command()
@@ -42,18 +27,20 @@ def load_output(file: str) -> dict:
 @click.option("--unblind", is_flag=True, help="Show signal-region data in the plots.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw plots.")
 @click.option("--all-plots", is_flag=True, help="Every discriminant, mass, channel and feature.")
+@allow_pickle_option
 @config_options
 @user_errors
 def postprocess(
-    file, outdir, scheme, max_rel_unc, unblind, plots, all_plots, config_files, overrides
-) -> None:
+    file, outdir, scheme, max_rel_unc, unblind, plots, all_plots, allow_pickle, config_files,
+    overrides,
+) -> None:  # fmt: skip
     """Rebin FILE's histograms adaptively, compute significances and draw plots."""
     from rich.console import Console
 
     from ..postprocessing.report import postprocess_output
 
     cfg = load_cli_config(config_files, overrides)
-    output = load_output(file)
+    output = read_output(file, allow_pickle)
     mode = "all" if all_plots else ("default" if plots else "none")
     summary = postprocess_output(
         output, outdir, cfg, scheme=scheme, max_rel_unc=max_rel_unc, unblind=unblind, plots=mode

@@ -90,18 +90,19 @@ def _load_processor_class(spec: str):
     "-o",
     type=click.Path(dir_okay=False),
     required=True,
-    help="Output file with all accumulators.",
+    help="Output file with all accumulators (hnl-coffea's zip format, read without pickle).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @config_options
 @user_errors
-def run(fileset, output, config_files, overrides, **kw) -> None:
+def run(fileset, output, overwrite, config_files, overrides, **kw) -> None:
     """Run HNLProcessor over FILESET (coffea fileset JSON) and save histograms."""
-    from coffea.util import save
-
     from ..executors import ClusterError, ExecutorOptions
     from ..fileset import load_fileset
+    from ..outputs import check_output_path, save_output
     from ..runner import RunError, RunOptions, run_fileset
 
+    check_output_path(output, overwrite)  # before hours of processing, not after
     cfg = load_cli_config(config_files, overrides)
     redirector = kw.pop("redirector") or getattr(cfg, "redirector", None)
     proc_cls = _load_processor_class(kw.pop("processor_spec"))
@@ -121,7 +122,7 @@ def run(fileset, output, config_files, overrides, **kw) -> None:
         out, summary = run_fileset(proc_cls(cfg), files, run_opts, exe_opts)
     except (RunError, ClusterError) as err:
         raise click.ClickException(str(err)) from None
-    save(out, output)
+    save_output(out, output, overwrite=overwrite)
     click.echo(summary.format())
     if isinstance(out, dict) and out.get("cutflow"):
         from ..cutflow import format_cutflow, merged_cutflow

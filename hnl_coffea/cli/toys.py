@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import config_options, load_cli_config, user_errors
+from .common import allow_pickle_option, config_options, load_cli_config, read_output, user_errors
 
 
 @click.command()
@@ -25,21 +25,20 @@ from .common import config_options, load_cli_config, user_errors
 )
 @click.option("--unblind", is_flag=True, help="Use the data of a blinded signal region.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for the toys.")
+@allow_pickle_option
 @config_options
 @user_errors
 def toys(
     file, outdir, ntoys, seed, inject_mu, inject_mhyp, injection_toys, hist_name, n_bins,
-    no_nuisances, no_profile, unblind, scheduler, config_files, overrides,
+    no_nuisances, no_profile, unblind, scheduler, allow_pickle, config_files, overrides,
 ) -> None:  # fmt: skip
     """Background-only pseudo-experiments over the mass scan: global significance."""
-    from coffea.util import load
-
     from ..config import AnalysisConfig
     from ..postprocessing.pseudoexperiments_io import run_pseudoexperiments
 
     if (inject_mu is None) != (inject_mhyp is None):
         raise click.UsageError("--inject-mu and --inject-mhyp go together")
-    output = load(file)
+    output = read_output(file, allow_pickle)
     if not isinstance(output, dict) or "hists" not in output:
         raise click.ClickException(f"{file}: not an hnl-coffea processor output (no 'hists')")
     if config_files or overrides or "config" not in output:

@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from coffea.util import load
 
 from hnl_coffea.cli import main
 from hnl_coffea.executors import ClusterError, ExecutorOptions
 from hnl_coffea.fileset import load_fileset
+from hnl_coffea.outputs import load_output as load
 from hnl_coffea.runner import RunError, RunOptions, run_fileset
 
 from .toyproc import ToyProcessor
@@ -108,7 +108,7 @@ def test_slurm_over_xrootd_matches_iterative_local(toy_files, xrootd, slurm, tmp
     remote = _remote_fileset(toy_files, xrootd, tmp_path)
     ref, refs = _local_reference(toy_files)
     before = _submitted(slurm)
-    out_file = tmp_path / "out.coffea"
+    out_file = tmp_path / "out.zip"
     args = ["run", str(remote), "--redirector", xrootd, "--site", _slurm_site(tmp_path, slurm)]
     args += ["--workers", "2", "--chunksize", "50", "--no-progress", "-o", str(out_file)]
     args += ["--processor", "integration.toyproc:ToyProcessor"]

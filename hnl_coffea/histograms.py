@@ -27,6 +27,7 @@ __all__ = [
     "book_histograms",
     "category_axes",
     "fill_entries",
+    "in_score_range",
     "variable_axis",
 ]
 
@@ -117,7 +118,14 @@ def fill_entries(
     if mhyp is not None:
         cats["mhyp"] = mhyp
     var = h.axes[-1].name
-    h.fill(**cats, **{var: value}, weight=weight)
+    h.fill(**cats, **{var: in_score_range(value) if var == "score" else value}, weight=weight)
+
+
+def in_score_range(score: np.ndarray) -> np.ndarray:
+    """Scores with 1.0 moved just below it: a float32 sigmoid saturates at exactly 1.0 for
+    confident events, which a [0, 1) axis would put into the overflow bin, where the
+    adaptive binning and the datacards do not look."""
+    return np.minimum(np.asarray(score, dtype=np.float64), np.nextafter(1.0, 0.0))
 
 
 def region_entries(regions: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

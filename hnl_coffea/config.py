@@ -243,6 +243,12 @@ class HistogramConfig(_Model):
     mt_total: Binning = Binning(bins=400, start=0.0, stop=2000.0, label=r"$M_T^{tot}$ [GeV]")
     mass_regression: Binning = Binning(bins=300, start=0.0, stop=1500.0, label=r"$m_N^{reg}$ [GeV]")
     features: dict[str, Binning] = {}
+    #: Mean-score axis of the MC-dropout σ-vs-score histograms (coarse: one cell per σ bin).
+    mc_dropout_score: Binning = Binning(bins=10, start=0.0, stop=1.0, label="MC-dropout mean score")
+    #: Per-event MC-dropout standard deviation of the score (at most 0.5 for a score in [0, 1]).
+    mc_dropout_std: Binning = Binning(
+        bins=50, start=0.0, stop=0.5, label=r"MC-dropout $\sigma$(score)"
+    )
 
 
 #: The correction files of the jsonpog-integration ``POG/`` tree, by kind, relative to the POG
@@ -297,7 +303,10 @@ class ModelsConfig(_Model):
     device: str = "cpu"
     threads: int = Field(default=1, ge=1)
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
+    #: Monte-Carlo dropout passes per event (0: off). With N > 0 the processor also fills
+    #: ``score_<model>_mc`` and ``score_<model>_mcstd`` for the models in ``mc_dropout_models``.
     mc_dropout_passes: int = Field(default=0, ge=0)
+    mc_dropout_models: tuple[Literal["parametric", "transfer"], ...] = ("parametric", "transfer")
 
 
 class PostprocessingConfig(_Model):

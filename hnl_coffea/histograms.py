@@ -12,6 +12,13 @@ Histogram names (keys of the processor's ``"hists"`` accumulator):
 * ``mass_regression`` — regressed HNL mass
 * ``mt_total`` — MT_total
 * ``feature_<name>`` — the configured feature histograms
+* with ``models.mc_dropout_passes`` > 0, per model of ``models.mc_dropout_models``
+  (nominal selection and weights only; see ``docs/mc_dropout.md``):
+
+  - ``score_<model>_mc`` — the MC-dropout mean score per mass hypothesis; its
+    ``systematic`` axis holds ``nominal`` (mean), ``mcdropoutUp`` (mean + σ) and
+    ``mcdropoutDown`` (mean − σ), every event shifted by its own standard deviation σ
+  - ``score_<model>_mcstd`` — σ versus the mean score (2-D, coarse score axis)
 """
 
 from __future__ import annotations
@@ -22,17 +29,24 @@ import numpy as np
 from .config import AnalysisConfig, Binning
 
 __all__ = [
+    "MC_DOWN",
+    "MC_UP",
     "NOMINAL",
     "SCORE_HISTS",
     "book_histograms",
     "category_axes",
     "fill_entries",
+    "fill_mc_dropout",
     "in_score_range",
+    "mc_dropout_hists",
     "variable_axis",
 ]
 
 NOMINAL = "nominal"
 SCORE_HISTS = ("score_parametric", "score_transfer")
+#: Systematic categories of the ``score_<model>_mc`` histograms: every event's mean score
+#: shifted up / down by its MC-dropout standard deviation.
+MC_UP, MC_DOWN = "mcdropoutUp", "mcdropoutDown"
 
 
 def category_axes(with_mhyp: bool, mass_hypotheses: tuple[float, ...] = ()) -> list:
@@ -81,7 +95,29 @@ def book_histograms(cfg: AnalysisConfig) -> dict[str, hist.Hist]:
         out[f"feature_{feat}"] = hist.Hist(
             *category_axes(False), variable_axis(feat, binning), storage=hist.storage.Weight()
         )
+    for mean_name, std_name in mc_dropout_hists(cfg).values():
+        out[mean_name] = hist.Hist(
+            *category_axes(True, cfg.mass_hypotheses),
+            variable_axis("score", h.score),
+            storage=hist.storage.Weight(),
+        )
+        out[std_name] = hist.Hist(
+            *category_axes(True, cfg.mass_hypotheses),
+            variable_axis("score", h.mc_dropout_score),
+            variable_axis("score_std", h.mc_dropout_std),
+            storage=hist.storage.Weight(),
+        )
     return out
+
+
+def mc_dropout_hists(cfg: AnalysisConfig) -> dict[str, tuple[str, str]]:
+    """``{score histogram: (mean-score histogram, σ-vs-score histogram)}`` that the
+    configuration asks for (empty unless ``models.mc_dropout_passes`` > 0)."""
+    m = cfg.models
+    if m.mc_dropout_passes <= 0:
+        return {}
+    names = [n for n in m.mc_dropout_models if getattr(m, n) is not None]
+    return {f"score_{n}": (f"score_{n}_mc", f"score_{n}_mcstd") for n in names}
 
 
 def _cat(values, n: int) -> np.ndarray:
@@ -126,6 +162,49 @@ def in_score_range(score: np.ndarray) -> np.ndarray:
     confident events, which a [0, 1) axis would put into the overflow bin, where the
     adaptive binning and the datacards do not look."""
     return np.minimum(np.asarray(score, dtype=np.float64), np.nextafter(1.0, 0.0))
+
+
+def fill_mc_dropout(
+    hists: dict[str, hist.Hist],
+    mc: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    rows: np.ndarray,
+    weight: np.ndarray,
+    dataset: str,
+    region: np.ndarray,
+    channel: np.ndarray,
+    masses: tuple[float, ...],
+) -> None:
+    """Fill the MC-dropout histograms from per-event (mean, std) arrays of shape (n, H).
+
+    ``rows`` picks one event per fill entry (an event in several regions appears once per
+    region), ``weight``/``region``/``channel`` are per entry. Shifted scores are clipped to
+    [0, 1].
+    """
+    n_m = len(masses)
+    mhyp = np.tile(np.asarray(masses, dtype=np.int64), len(rows))
+    cats = {
+        "dataset": dataset,
+        "region": np.repeat(region, n_m),
+        "channel": np.repeat(channel, n_m),
+        "mhyp": mhyp,
+        "weight": np.repeat(weight, n_m),
+    }
+    for key, (mean, std) in mc.items():
+        mu, sigma = mean[rows].ravel(), std[rows].ravel()
+        h_mean, h_std = hists[f"{key}_mc"], hists[f"{key}_mcstd"]
+        for syst, value in (
+            (NOMINAL, mu),
+            (MC_UP, np.clip(mu + sigma, 0.0, 1.0)),
+            (MC_DOWN, np.clip(mu - sigma, 0.0, 1.0)),
+        ):
+            fill_entries(h_mean, value=value, systematic=syst, **cats)
+        h_std.fill(
+            **{k: _cat(v, len(mu)) if k == "dataset" else v for k, v in cats.items()},
+            systematic=_cat(NOMINAL, len(mu)),
+            score=in_score_range(mu),
+            score_std=sigma,
+        )
 
 
 def region_entries(regions: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -32,14 +32,19 @@ from hnl_coffea.data import (
 )
 from hnl_coffea.features import compute_features
 from hnl_coffea.fileset import dataset_metadata
-from hnl_coffea.histograms import NOMINAL, book_histograms, fill_entries, region_entries
+from hnl_coffea.histograms import (
+    NOMINAL,
+    book_histograms,
+    fill_entries,
+    fill_mc_dropout,
+    region_entries,
+)
 from hnl_coffea.models.inference import ModelRunner
+from hnl_coffea.models.outputs import evaluate_models
 from hnl_coffea.nanoaod import NanoLayout, detect_layout
 from hnl_coffea.objects import load_objects, preselection
 
 __all__ = ["HNLProcessor"]
-
-MODEL_HISTS = {"parametric": "score_parametric", "transfer": "score_transfer"}
 
 
 class HNLProcessor(processor.ProcessorABC):
@@ -236,14 +241,16 @@ class HNLProcessor(processor.ProcessorABC):
         for key in hists:
             if key.startswith("feature_"):
                 values[key] = np.asarray(feats[key[len("feature_") :]])
-        scores: dict[str, np.ndarray] = {}
         charges = np.stack([np.asarray(feats[f"l{i}_charge"]) for i in (1, 2, 3)], axis=1)
         masses = self.cfg.mass_hypotheses
-        for name, runner in self.runners.items():
-            if name == "mass_regression":
-                values["mass_regression"] = runner.regress(feats)
-            else:
-                scores[MODEL_HISTS[name]] = runner.scores(feats, channel, charges, masses)
+        models = self.cfg.models
+        outputs = evaluate_models(
+            self.runners, feats, channel, charges, masses,
+            mc_passes=models.mc_dropout_passes if NOMINAL in weight_sets else 0,
+            mc_models=models.mc_dropout_models,
+        )  # fmt: skip
+        values.update(outputs.values)
+        scores = outputs.scores
         n_m = len(masses)
         mhyp = np.tile(np.asarray(masses, dtype=np.int64), len(idx))
         for syst, w in weight_sets.items():
@@ -267,6 +274,12 @@ class HNLProcessor(processor.ProcessorABC):
                     channel=np.repeat(chan_labels, n_m),
                     mhyp=mhyp,
                 )
+        if outputs.mc:  # nominal selection and weights only
+            w_nom = np.asarray(weight_sets[NOMINAL])[idx]
+            fill_mc_dropout(
+                hists, outputs.mc, rows=idx, weight=w_nom, dataset=dataset,
+                region=region_labels, channel=chan_labels, masses=masses,
+            )  # fmt: skip
 
     def postprocess(self, accumulator):
         return accumulator

@@ -63,6 +63,7 @@ def test_suite_smoke(tmp_path):
     for key in ("read_limit", "plain", "hnl_none_nominal", "hnl_parametric_nominal"):
         assert (key, "zstd") in keys
     assert ("hnl_parametric_syst", "heavy") in keys and ("read_limit", "lzma") in keys
+    assert ("hnl_parametric_mc", "heavy") in keys and ("hnl_transfer_mc", "heavy") in keys
     for r in saved["throughput"]:
         rate = r["rate"]
         assert 0 < rate["min"] <= rate["median"] <= rate["max"]

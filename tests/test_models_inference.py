@@ -153,16 +153,17 @@ def test_mc_dropout_runner(parametric, tmp_path):
     runner = ModelRunner(path)
     mean, std = runner.scores_mc(x, ch, q, MASSES[:3], n_passes=30)
     assert mean.shape == std.shape == (20, 3) and np.all(std > 0)
-    # without dropout the passes agree exactly with the deterministic scores
+    # one pass per event: the mean is a single stochastic pass, σ = 0
+    one, std1 = runner.scores_mc(x, ch, q, MASSES[:3], n_passes=1)
+    assert np.all(std1 == 0) and not np.allclose(one, runner.scores(x, ch, q, MASSES[:3]))
+    # without dropout the passes would all agree: refused
     quiet = ParametricClassifier(len(NAMES), hidden=(256, 256), dropout=0.0)
     quiet.load_state_dict(model.state_dict())
     p0 = tmp_path / "nodrop.pt"
     save_artifact(quiet, p0, kind="parametric", feature_names=NAMES, scaler=scaler,
                   mass_hypotheses=MASSES, channels=CHANNELS)  # fmt: skip
-    r0 = ModelRunner(p0)
-    mean0, std0 = r0.scores_mc(x, ch, q, n_passes=5)
-    assert np.all(std0 == 0)
-    np.testing.assert_allclose(mean0, r0.scores(x, ch, q), atol=1e-6)
+    with pytest.raises(ValueError, match="no dropout"):
+        ModelRunner(p0).scores_mc(x, ch, q, n_passes=5)
 
 
 def test_bf16_agrees_with_fp32(parametric):

@@ -21,6 +21,8 @@ MEMORY_SAMPLE = "WZTo3LNu"
 HEAVY_EVENTS = 40_000
 #: LZMA level 1 writes fast; decompression speed hardly depends on the level.
 _LEVEL = {"lzma": 1}
+#: Monte-Carlo dropout passes of the MC-dropout rows (30: the usual order of magnitude).
+MC_PASSES = 30
 
 
 @dataclass
@@ -101,7 +103,8 @@ def _random_models(cfg: Any, folder: Path) -> dict[str, str]:
     save_artifact(ParametricClassifier(len(feats)), paths["parametric"], kind="parametric",
                   feature_names=feats, **common)  # fmt: skip
     backbone = RegressionBackbone(n_outputs=112, width=192, depth=7)
-    save_artifact(TransferClassifier(backbone), paths["transfer"], kind="transfer",
+    transfer = TransferClassifier(backbone, dropout=0.1, backbone_dropout=0.1)
+    save_artifact(transfer, paths["transfer"], kind="transfer",
                   feature_names=[*raw, "met_pt", "met_phi"], **common)  # fmt: skip
     return {k: str(p.resolve()) for k, p in paths.items()}
 
@@ -132,6 +135,9 @@ def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict
         "parametric": base.with_overrides({**none, "models.parametric": paths["parametric"]}),
         "transfer": base.with_overrides({**none, "models.transfer": paths["transfer"]}),
     }
+    for name in ("parametric", "transfer"):
+        mc = {"models.mc_dropout_passes": MC_PASSES, "models.mc_dropout_models": [name]}
+        cfgs[f"{name}_mc"] = cfgs[name].with_overrides(mc)
     ds, spec = next((d, s) for d, s in sets["heavy"].items() if d == MEMORY_SAMPLE)
     probe_file = next(iter(spec["files"]))
     branches = measure.processor_branches(
@@ -171,6 +177,9 @@ def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict
     proc("hnl_parametric_nominal", full, "heavy", hnl("parametric", False))
     proc("hnl_transfer_nominal", "HNLProcessor, transfer model, nominal", "heavy",
          hnl("transfer", False))  # fmt: skip
+    for name, label in (("parametric", "parametric"), ("transfer", "transfer model")):
+        proc(f"hnl_{name}_mc", f"HNLProcessor, {label} + MC dropout ({MC_PASSES} passes), "
+             "nominal", "heavy", hnl(f"{name}_mc", False))  # fmt: skip
     proc("hnl_none_syst", "HNLProcessor, no model, all systematics", "heavy", hnl("none", True))
     proc("hnl_parametric_syst", "HNLProcessor, parametric, all systematics", "heavy",
          hnl("parametric", True))  # fmt: skip

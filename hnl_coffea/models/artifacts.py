@@ -131,6 +131,19 @@ class Sidecar(BaseModel):
     def scaler(self) -> Scaler:
         return Scaler(self.feature_mean, self.feature_std)
 
+    @property
+    def max_dropout(self) -> float:
+        """Largest dropout probability anywhere in the architecture (nested backbone
+        included); 0 means Monte-Carlo dropout passes would all agree."""
+        return _max_dropout(self.architecture_kwargs)
+
+
+def _max_dropout(kwargs: Any) -> float:
+    if not isinstance(kwargs, dict):
+        return 0.0
+    own = float(kwargs.get("dropout") or 0.0)
+    return max([own, *(_max_dropout(v) for v in kwargs.values() if isinstance(v, dict))])
+
 
 @dataclass
 class LoadedModel:

@@ -13,7 +13,9 @@ dask-awkward graphs wrap the runner in :class:`hnl_coffea.models.awkward_wrapper
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -152,7 +154,8 @@ class ModelRunner(nonserializable_attribute):
         configure_threads(self.threads)
         dev = resolve_device(self.device)
         stat = Path(self.artifact_path).stat()
-        loaded = _load_cached(self.artifact_path, stat.st_mtime_ns, stat.st_size, str(dev))
+        with torch.random.fork_rng(devices=[]):  # building the network draws random numbers
+            loaded = _load_cached(self.artifact_path, stat.st_mtime_ns, stat.st_size, str(dev))
         if loaded.sidecar != self.sidecar:
             raise ModelMismatchError(
                 f"model artifact {self.artifact_path} changed since this runner was created"
@@ -243,6 +246,26 @@ class ModelRunner(nonserializable_attribute):
         )
         return out
 
+    def _check_mc(self) -> None:
+        if self.sidecar.max_dropout <= 0:
+            raise ValueError(
+                f"model {self.artifact_path} has no dropout (p = 0 everywhere): "
+                "Monte-Carlo dropout passes would all agree (σ = 0); use a model trained "
+                "with dropout > 0"
+            )
+
+    @contextlib.contextmanager
+    def _mc_seed(self, x: torch.Tensor, seed: int | None) -> Iterator[None]:
+        """Dropout masks from a torch RNG seeded by ``seed`` (default: a CRC-32 of the
+        standardised inputs), so the same events give the same MC-dropout result in every
+        run and process; the global torch RNG is left as it was."""
+        if seed is None:
+            seed = zlib.crc32(x.detach().cpu().numpy().tobytes())
+        devices = [x.device] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
     def scores_mc(
         self,
         features: Any,
@@ -251,8 +274,13 @@ class ModelRunner(nonserializable_attribute):
         mass_hypotheses: Sequence[float] | None = None,
         *,
         n_passes: int,
+        seed: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Monte-Carlo-dropout mean score and its standard deviation, each (n, n_hypotheses)."""
+        """Monte-Carlo-dropout mean score and its standard deviation, each (n, n_hypotheses).
+
+        Refuses models without dropout. ``seed`` fixes the dropout masks (default: derived
+        from the inputs, see :meth:`_mc_seed`)."""
+        self._check_mc()
         x, ch, q, m = self._classifier_inputs(features, channel, charges, mass_hypotheses)
 
         def fn(s):
@@ -266,7 +294,8 @@ class ModelRunner(nonserializable_attribute):
                 max_rows=max(1, self.batch_rows // len(m)),
             )
 
-        mean, std = self._batched(len(x), len(m), fn, n_out=2)
+        with self._mc_seed(x, seed):
+            mean, std = self._batched(len(x), len(m), fn, n_out=2)
         return mean, std
 
     def _regression_width(self) -> int:
@@ -279,18 +308,23 @@ class ModelRunner(nonserializable_attribute):
         (out,) = self._batched(len(x), width, lambda s: self.model(x[s]))
         return out[:, 0] if self.sidecar.kind == "mass_regression" else out
 
-    def regress_mc(self, features: Any, *, n_passes: int) -> tuple[np.ndarray, np.ndarray]:
-        """Monte-Carlo-dropout mean and standard deviation of the regression output."""
+    def regress_mc(
+        self, features: Any, *, n_passes: int, seed: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Monte-Carlo-dropout mean and standard deviation of the regression output
+        (refuses models without dropout)."""
+        self._check_mc()
         x = self._features(features)
         width = self._regression_width()
-        mean, std = self._batched(
-            len(x),
-            width,
-            lambda s: mc_dropout_predict(
-                self.model, x[s], n_passes=n_passes, max_rows=self.batch_rows
-            ),
-            n_out=2,
-        )
+        with self._mc_seed(x, seed):
+            mean, std = self._batched(
+                len(x),
+                width,
+                lambda s: mc_dropout_predict(
+                    self.model, x[s], n_passes=n_passes, max_rows=self.batch_rows
+                ),
+                n_out=2,
+            )
         if self.sidecar.kind == "mass_regression":
             return mean[:, 0], std[:, 0]
         return mean, std

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from hnl_coffea.config import POG_FILES
 from hnl_coffea.histograms import MC_DOWN, MC_UP, NOMINAL
 from hnl_coffea.models import MassRegressor, ModelRunner, ParametricClassifier, load_artifact
 from hnl_coffea.models import save_artifact as save
@@ -20,7 +21,7 @@ from hnl_coffea.paths import data_path
 sys.path.insert(0, str(Path(__file__).parent))
 from nanoaod_builder import open_events  # noqa: E402
 
-NO_SF = {f"corrections.{k}": None for k in ("tau", "muon", "electron", "pileup", "btag", "trigger")}
+NO_SF = {f"corrections.files.{k}": None for k in POG_FILES}
 PASSES = 40
 MASSES = (85.0, 300.0, 1000.0)
 

@@ -13,10 +13,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from nanoaod_builder import open_events  # noqa: E402
 
+from hnl_coffea.config import POG_FILES
 from hnl_coffea.histograms import NOMINAL  # noqa: E402
 from processors import HNLProcessor  # noqa: E402
 
-NO_SF = {f"corrections.{k}": None for k in ("tau", "muon", "electron", "pileup", "btag", "trigger")}
+NO_SF = {f"corrections.files.{k}": None for k in POG_FILES}
 
 
 def test_saturated_scores_stay_in_range(tmp_path, cfg):

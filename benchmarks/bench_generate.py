@@ -79,8 +79,8 @@ def main() -> None:
             fs = generate_data(Path(tmp) / "data", args.data, cfg=cfg, layout=args.layout)
             cpu = time.process_time() - c0
             md = next(iter(fs.values()))["metadata"]
-            n = md["n_collisions_generated"]
-            stored = sum(d["metadata"]["n_events"] for d in fs.values())
+            n = md["user"]["n_collisions_generated"]
+            stored = sum(d["metadata"]["user"]["n_events"] for d in fs.values())
             print(
                 f"pseudo-data {args.data:g} fb^-1: {n} collisions generated "
                 f"({stored} stored in the primary-dataset files) in {cpu:.1f} s CPU"

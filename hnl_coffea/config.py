@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -47,7 +47,10 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # NaN or infinite thresholds would silently select nothing (or everything)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 def _positive(v: float, info) -> float:  # noqa: ANN001 - pydantic validator
@@ -77,7 +80,7 @@ class ElectronCuts(_Model):
     dxy_max: float = 0.045
     dz_max: float = 0.2
     conversion_veto: bool = True
-    max_lost_hits: int = 1
+    max_lost_hits: int = Field(default=1, ge=0)
 
     _nonneg = field_validator("pt_min", "abs_eta_max", "rel_iso_max", "dxy_max", "dz_max")(
         _positive
@@ -99,6 +102,8 @@ class TauCuts(_Model):
     @field_validator("decay_modes")
     @classmethod
     def _dm(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v:
+            raise ValueError("must list at least one tau decay mode (allowed: 0, 1, 2, 10, 11)")
         bad = [d for d in v if d not in (0, 1, 2, 10, 11)]
         if bad:
             raise ValueError(f"unknown tau decay mode(s) {bad}; allowed: 0, 1, 2, 10, 11")
@@ -182,7 +187,7 @@ class EraConfig(_Model):
     #: DeepTau version of the era's τh identification and of its TAU POG corrections.
     deeptau: Literal["2017v2p1", "2018v2p5"] = "2018v2p5"
     btag: BtagAlgorithm = BtagAlgorithm()
-    btag_wp: dict[Literal["loose", "medium", "tight"], float]
+    btag_wp: dict[Literal["loose", "medium", "tight"], Annotated[float, Field(ge=0, le=1)]]
     triggers: dict[str, tuple[str, ...]]
     #: Certified-luminosity (golden) JSON, relative to the data folder or absolute.
     golden_json: str | None = None
@@ -221,8 +226,8 @@ class RegionConfig(_Model):
 
     name: str
     bjet_veto: Literal["apply", "invert", "ignore"] = "apply"
-    z_window_gev: float | None = None  # require an OSSF e/μ pair within this of m_Z
-    z_veto_gev: float | None = None  # reject events with such a pair
+    z_window_gev: float | None = Field(default=None, gt=0)  # OSSF e/μ pair within this of m_Z
+    z_veto_gev: float | None = Field(default=None, gt=0)  # reject events with such a pair
 
 
 class Binning(_Model):
@@ -300,7 +305,7 @@ class ModelsConfig(_Model):
     parametric: str | None = "models/parametric.pt"
     transfer: str | None = "models/transfer.pt"
     mass_regression: str | None = "models/mass_regression.pt"
-    device: str = "cpu"
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
     threads: int = Field(default=1, ge=1)
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
     #: Monte-Carlo dropout passes per event (0: off). With N > 0 the processor also fills
@@ -323,14 +328,14 @@ class PostprocessingConfig(_Model):
     #: Regions whose data stay hidden (plots and datacards) unless unblinded.
     blinded_regions: tuple[str, ...] = ("SR",)
     #: Relative lnN normalisation uncertainty per background process (datacards).
-    norm_uncertainties: dict[str, float] = {}
+    norm_uncertainties: dict[str, Annotated[float, Field(ge=0)]] = {}
     #: lnN normalisation uncertainty of background processes not listed above.
     default_norm_uncertainty: float = Field(default=0.10, ge=0)
     #: Histogram used in the datacards: ``auto`` picks the transfer model, then the
     #: parametric DNN, then MT_total (the first one that is filled).
     datacard_discriminant: str = "auto"
     #: Mass hypotheses drawn in the default plots (empty: lowest, middle and highest).
-    plot_mass_hypotheses: tuple[float, ...] = ()
+    plot_mass_hypotheses: tuple[Annotated[float, Field(gt=0)], ...] = ()
 
 
 class AnalysisConfig(_Model):
@@ -385,6 +390,9 @@ class AnalysisConfig(_Model):
                         f"channel {ch.name!r} uses trigger group(s) {missing} not defined in era "
                         f"{era.name!r}; allowed: {', '.join(era.triggers)}"
                     )
+        for name in ("channels", "regions", "mass_hypotheses"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
         if any(m <= 0 for m in self.mass_hypotheses):
             raise ValueError("mass hypotheses must be positive")
         if list(self.mass_hypotheses) != sorted(set(self.mass_hypotheses)):
@@ -461,6 +469,10 @@ def _format_error(err: ValidationError) -> str:
             msg += f"{hint}; allowed: {', '.join(allowed)}"
     elif first["type"] == "literal_error":
         msg = msg.replace("Input should be", "must be one of")
+    elif first["type"] == "string_pattern_mismatch" and loc == "models.device":
+        msg = f"must be 'cpu' or 'cuda[:N]', got {first['input']!r}"
+    elif first["type"] in ("finite_number", "greater_than", "greater_than_equal", "less_than"):
+        msg = f"{msg.replace('Input should be', 'must be')}, got {first['input']!r}"
     more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return f"config field '{loc}': {msg}{more}"
 

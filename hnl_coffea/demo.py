@@ -81,9 +81,11 @@ def run_demo(
     outdir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
 
-    fileset = load_fileset(demo_fileset(n_events, seed, with_data=with_data, console=console))
+    fileset = load_fileset(
+        demo_fileset(n_events, seed, with_data=with_data, console=console), cfg=cfg
+    )
     data_lumi = {
-        spec["metadata"].get("luminosity_fb")
+        spec["metadata"]["user"].get("luminosity_fb")
         for spec in fileset.values()
         if spec["metadata"].get("is_data")
     }

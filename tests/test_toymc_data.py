@@ -130,7 +130,7 @@ def test_run_lumi_numbers_and_golden_json(data_fileset, cfg):
 def test_generator_filter_metadata_and_event_count(data_fileset):
     """σ × L × ε with ε = 1 for processes with ≥ 2 hard leptons, 0 for W+jets (hand sum)."""
     _, raw = data_fileset
-    data = [d["metadata"] for d in raw.values() if d["metadata"]["is_data"]]
+    data = [d["metadata"]["user"] for d in raw.values() if d["metadata"]["is_data"]]
     expected_eff = {
         "WZTo3LNu": 1.0,
         "ZZTo4L": 1.0,

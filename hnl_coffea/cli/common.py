@@ -14,6 +14,7 @@ __all__ = [
     "allow_pickle_option",
     "config_options",
     "load_cli_config",
+    "load_fileset_cli",
     "not_implemented",
     "read_output",
     "user_errors",
@@ -65,6 +66,23 @@ def read_output(file: str, allow_pickle: bool = False) -> dict[str, Any]:
     from ..outputs import load_output
 
     return load_output(file, allow_pickle=allow_pickle, note=lambda m: click.echo(m, err=True))
+
+
+def load_fileset_cli(path: str, **kwargs: Any) -> dict[str, Any]:
+    """:func:`hnl_coffea.fileset.load_fileset`, each of its warnings printed as one line."""
+    import warnings
+
+    from ..fileset import FilesetWarning, load_fileset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FilesetWarning)
+        files = load_fileset(path, **kwargs)
+    for w in caught:
+        if issubclass(w.category, FilesetWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return files
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:

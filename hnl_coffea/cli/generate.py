@@ -111,14 +111,15 @@ def generate(
     )
     dt = time.perf_counter() - t0
     fileset = json.loads(path.read_text())
-    total = sum(d["metadata"].get("n_events", 0) for d in fileset.values())
+    total = sum(d["metadata"]["user"]["n_events"] for d in fileset.values())
     click.echo(f"{'dataset':<14} {'events':>9} {'xsec [pb]':>11} {'sumw':>10}")
     for name, d in fileset.items():
         md = d["metadata"]
+        n = md["user"]["n_events"]
         if md.get("is_data"):
-            click.echo(f"{name:<14} {md['n_events']:>9} {'data':>11} {md['luminosity_fb']:>7g}/fb")
+            click.echo(f"{name:<14} {n:>9} {'data':>11} {md['user']['luminosity_fb']:>7g}/fb")
             continue
-        click.echo(f"{name:<14} {md['n_events']:>9} {md['xsec']:>11.4g} {md['sumw']:>10.0f}")
+        click.echo(f"{name:<14} {n:>9} {md['xsec']:>11.4g} {md['sumw']:>10.0f}")
     click.echo(
         f"{total} events in {len(fileset)} datasets ({layout} layout, {compression}) "
         f"in {dt:.1f} s → {path}"

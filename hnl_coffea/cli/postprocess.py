@@ -45,8 +45,12 @@ def postprocess(
     summary = postprocess_output(
         output, outdir, cfg, scheme=scheme, max_rel_unc=max_rel_unc, unblind=unblind, plots=mode
     )
+    if not summary.rows:
+        signals = [d for d, md in output.get("datasets", {}).items() if md.get("is_signal")]
+        why = "no signal dataset (is_signal: true)" if not signals else "no discriminant filled"
+        raise click.ClickException(f"nothing to postprocess in {file}: {why}")
     console = Console()
-    console.print(summary.markdown() or "no discriminant histogram is filled")
+    console.print(summary.markdown())
     for w in summary.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     console.print(f"tables and rebinned histograms: {', '.join(str(p) for p in summary.files)}")

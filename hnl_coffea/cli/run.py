@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-from .common import config_options, load_cli_config, user_errors
+from .common import config_options, load_cli_config, load_fileset_cli, user_errors
 
 
 def _load_processor_class(spec: str):
@@ -98,7 +98,6 @@ def _load_processor_class(spec: str):
 def run(fileset, output, overwrite, config_files, overrides, **kw) -> None:
     """Run HNLProcessor over FILESET (coffea fileset JSON) and save histograms."""
     from ..executors import ClusterError, ExecutorOptions
-    from ..fileset import load_fileset
     from ..outputs import check_output_path, save_output
     from ..runner import RunError, RunOptions, run_fileset
 
@@ -117,7 +116,7 @@ def run(fileset, output, overwrite, config_files, overrides, **kw) -> None:
     for key in ("job_extra", "pass_env"):
         kw[key] = list(kw[key]) or None
     exe_opts = ExecutorOptions.from_site(site, **kw)
-    files = load_fileset(fileset, redirector=redirector)
+    files = load_fileset_cli(fileset, redirector=redirector, cfg=cfg)
     try:
         out, summary = run_fileset(proc_cls(cfg), files, run_opts, exe_opts)
     except (RunError, ClusterError) as err:

@@ -200,10 +200,12 @@ def generate_data(
                 "era": cfg.era,
                 "sumw": None,
                 "primary_dataset": pd.name,
-                "luminosity_fb": luminosity_fb,
-                "n_events": w.n_events,
-                "n_collisions_generated": n_generated,
-                "generator_filter": filter_meta,
+                "user": {
+                    "luminosity_fb": luminosity_fb,
+                    "n_events": w.n_events,
+                    "n_collisions_generated": n_generated,
+                    "generator_filter": filter_meta,
+                },
             },
         }
     return fileset

@@ -74,7 +74,7 @@ def generate_sample(
     """Write ``n_events`` of one toy sample to ``path``; returns its fileset metadata.
 
     The metadata has ``process``, ``xsec`` (pb), ``sumw`` (Σ genWeight), ``is_signal``,
-    ``m_hnl``, ``era`` and ``is_data`` (False). The random stream depends on ``seed``,
+    ``m_hnl``, ``era``, ``is_data`` (False) and ``user: {n_events}``. The random stream depends on ``seed``,
     the sample name and ``chunk_size`` only.
     """
     cfg = cfg or load_config()
@@ -118,7 +118,7 @@ def generate_sample(
         "m_hnl": sample.m_hnl,
         "era": cfg.era,
         "is_data": False,
-        "n_events": n_events,
+        "user": {"n_events": n_events},
     }
 
 

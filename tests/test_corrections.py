@@ -99,7 +99,7 @@ def test_nominal_weight_matches_hand_lookup(cfg, provider):
 def test_variations_match_hand_lookup_and_bracket_nominal(cfg, provider):
     leptons, info = _events()
     w = event_weights(leptons, info, cfg, provider, is_data=False)
-    names = weight_variations(cfg)
+    names = weight_variations(cfg, provider)
     assert set(w.variations) == set(names)
     assert {"tauIDUp", "tauIDDown", "pileupUp", "muonIDDown", "triggerUp"} <= set(names)
     nominal = w.weight()
@@ -148,7 +148,7 @@ def test_data_gets_weight_one(cfg, provider):
     w = event_weights(leptons, info[["Pileup_nTrueInt"]], cfg, provider, is_data=True)
     assert np.all(w.weight() == 1.0)
     assert not w.variations
-    assert weight_variations(cfg, is_data=True) == []
+    assert weight_variations(cfg, provider, is_data=True) == []
 
 
 def test_systematics_off_gives_nominal_only(cfg, provider):

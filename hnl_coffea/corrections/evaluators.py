@@ -97,9 +97,34 @@ def binned_domains(node: Any, out: Domain | None = None, transformed: frozenset 
     return out
 
 
+def category_keys(node: Any, input_name: str, fixed: Mapping[str, Any], out: set) -> set:
+    """Keys of every category on ``input_name`` below ``node``, following only the branches
+    of categories on ``fixed`` inputs that match their value (and their defaults)."""
+    if not isinstance(node, Mapping):
+        return out
+    kind = node.get("nodetype")
+    if kind == "category":
+        items = node["content"]
+        if node["input"] == input_name:
+            out.update(str(i["key"]) for i in items)
+        elif node["input"] in fixed:
+            want = str(fixed[node["input"]])
+            items = [i for i in items if str(i["key"]) == want]
+        for item in items:
+            category_keys(item["value"], input_name, fixed, out)
+        category_keys(node.get("default"), input_name, fixed, out)
+    elif kind in ("binning", "multibinning"):
+        for child in node["content"]:
+            category_keys(child, input_name, fixed, out)
+    elif kind == "transform":
+        category_keys(node["content"], input_name, fixed, out)
+    return out
+
+
 @functools.lru_cache(maxsize=16)
-def _load(path: str, mtime_ns: int) -> tuple[Any, dict[str, Domain]]:
-    """The evaluator and binned domains of one file (cached per process)."""
+def _load(path: str, mtime_ns: int) -> tuple[Any, dict[str, Domain], dict[str, Any]]:
+    """The evaluator, binned domains and raw correction data of one file (cached per
+    process)."""
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rt") as f:
@@ -109,7 +134,8 @@ def _load(path: str, mtime_ns: int) -> tuple[Any, dict[str, Domain]]:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise CorrectionError(f"correction file {path}: cannot be read ({msg})") from None
     domains = {c["name"]: binned_domains(c["data"]) for c in raw.get("corrections", [])}
-    return cset, domains
+    data = {c["name"]: c["data"] for c in raw.get("corrections", [])}
+    return cset, domains, data
 
 
 def pog_root(cfg: AnalysisConfig) -> Path:
@@ -151,7 +177,7 @@ class CorrectionProvider:
     def __init__(self, cfg: AnalysisConfig) -> None:
         self.cfg = cfg
         self.clamped: Counter[tuple[str, str]] = Counter()
-        self._sets: dict[str, tuple[Any, dict[str, Domain]]] = {}
+        self._sets: dict[str, tuple[Any, dict[str, Domain], dict[str, Any]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"cfg": self.cfg, "clamped": Counter()}
@@ -176,7 +202,7 @@ class CorrectionProvider:
             )
         return path
 
-    def _file(self, kind: str) -> tuple[Any, dict[str, Domain]]:
+    def _file(self, kind: str) -> tuple[Any, dict[str, Domain], dict[str, Any]]:
         if kind not in self._sets:
             path = self.path(kind)
             if not path.is_file():
@@ -189,7 +215,7 @@ class CorrectionProvider:
 
     def correction(self, kind: str, name: str) -> Any:
         """The ``correctionlib`` correction ``name`` from file ``kind``."""
-        cset, _ = self._file(kind)
+        cset = self._file(kind)[0]
         available = list(cset)
         if name not in available:
             raise CorrectionError(
@@ -197,6 +223,16 @@ class CorrectionProvider:
                 f"{self.path(kind)}; it has: {', '.join(sorted(available))}"
             )
         return cset[name]
+
+    def variation_keys(
+        self, kind: str, name: str, input_name: str, fixed: Mapping[str, Any]
+    ) -> frozenset[str]:
+        """The values a correction offers for its variation input ``input_name`` where its
+        other string inputs take the values ``fixed`` (e.g. the ``syst`` keys of the τ ID
+        scale factor for ``flag=dm``, ``wp=Medium``)."""
+        self.correction(kind, name)  # one-line error when the name is missing
+        data = self._file(kind)[2][name]
+        return frozenset(category_keys(data, input_name, fixed, set()))
 
     def input_names(self, kind: str, name: str) -> list[str]:
         """The declared input names of a correction, in order."""

@@ -27,7 +27,15 @@ from ..config import AnalysisConfig
 from .evaluators import CorrectionError, CorrectionProvider, correction_file
 from .names import CORRECTION_KEYS, correction_constants, correction_name
 
-__all__ = ["SCALE_FACTORS", "ScaleFactor", "event_weights", "scale_factors", "weight_variations"]
+__all__ = [
+    "SCALE_FACTORS",
+    "Factors",
+    "ScaleFactor",
+    "event_weights",
+    "scale_factors",
+    "variation_sources",
+    "weight_variations",
+]
 
 PDG_ID = {"tau": 15, "mu": 13, "e": 11}
 
@@ -72,12 +80,19 @@ def _active(cfg: AnalysisConfig) -> list[ScaleFactor]:
     return [sf for sf in SCALE_FACTORS if correction_file(cfg, sf.file) is not None]
 
 
-def weight_variations(cfg: AnalysisConfig, *, is_data: bool = False) -> list[str]:
-    """Names of the weight variations (``<name>Up``, ``<name>Down``) for histogram filling."""
+def weight_variations(
+    cfg: AnalysisConfig, provider: CorrectionProvider, *, is_data: bool = False
+) -> list[str]:
+    """Names of the weight variations (``<name>Up``/``Down``, ``<name>_<part>Up``/``Down``
+    where the file splits an uncertainty) that :func:`event_weights` produces."""
     if is_data or not cfg.corrections.systematics:
         return []
-    names = dict.fromkeys(sf.name for sf in _active(cfg))
-    return [f"{n}{d}" for n in names for d in ("Up", "Down")]
+    names: dict[str, None] = {}
+    for sf in _active(cfg):
+        for mod, _, _ in variation_sources(sf, cfg, provider):
+            stem = f"{sf.name}_{mod}" if mod else sf.name
+            names.update({f"{stem}Up": None, f"{stem}Down": None})
+    return list(names)
 
 
 # ---------------------------------------------------------------- lepton helpers
@@ -217,6 +232,54 @@ def _evaluate_sf(
     return out
 
 
+def variation_sources(
+    sf: ScaleFactor, cfg: AnalysisConfig, provider: CorrectionProvider
+) -> list[tuple[str, str, str]]:
+    """``(modifier, up value, down value)`` of each uncertainty the correction file offers.
+
+    A file with a total up/down (``"up"``/``"down"``, ``"systup"``…) gives one source with
+    modifier ``""`` (nuisance ``<name>Up/Down``). Files that split the uncertainty into
+    named parts instead — the UL τ ID scale factors by decay mode offer ``stat1_dm0_up``,
+    ``syst_2018_up``, ``syst_alleras_up``… but no total — give one source per
+    ``<part>_up``/``<part>_down`` pair (nuisance ``<name>_<part>Up/Down``), so no variation
+    is silently equal to the nominal. A file offering neither is an error naming the values
+    it has.
+    """
+    _, up, down = sf.variation_values
+    name = correction_name(cfg, sf.key)
+    const = correction_constants(cfg, sf.key)
+    keys = provider.variation_keys(sf.file, name, sf.variation_input, const)
+    if up in keys and down in keys:
+        return [("", up, down)]
+    parts = sorted(k[:-3] for k in keys if k.endswith("_up") and f"{k[:-3]}_down" in keys)
+    if not parts:
+        raise CorrectionError(
+            f"era {cfg.era!r}: correction {name!r} ({provider.path(sf.file)}) offers no "
+            f"{up!r}/{down!r} for input {sf.variation_input!r} with {const}; it has: "
+            + ", ".join(sorted(keys))
+        )
+    return [(p, f"{p}_up", f"{p}_down") for p in parts]
+
+
+@dataclass
+class Factors:
+    """Per-event factors of one weight: the nominal and, per uncertainty source (modifier
+    ``""`` for a single total), the up and down factors."""
+
+    nominal: np.ndarray
+    variations: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def __mul__(self, other: Factors) -> Factors:
+        """The product of two weights sharing a name (e.g. the μ and e trigger legs): each
+        source shifts its own factor, the other stays nominal."""
+        out = {}
+        for mod in dict.fromkeys([*self.variations, *other.variations]):
+            a = self.variations.get(mod, (self.nominal, self.nominal))
+            b = other.variations.get(mod, (other.nominal, other.nominal))
+            out[mod] = (a[0] * b[0], a[1] * b[1])
+        return Factors(self.nominal * other.nominal, out)
+
+
 def scale_factors(
     leptons: ak.Array,
     events_info: ak.Array,
@@ -224,19 +287,21 @@ def scale_factors(
     provider: CorrectionProvider,
     *,
     variations: bool = True,
-) -> dict[str, tuple[np.ndarray, ...]]:
-    """``{name: (nominal, up, down)}`` per-event factors (``(nominal,)`` without variations)."""
-    out: dict[str, list[np.ndarray]] = {}
+) -> dict[str, Factors]:
+    """Per-event factors of every scale factor, by weight name (no variations unless
+    ``variations``)."""
+    out: dict[str, Factors] = {}
     active = _active(cfg)
     flat = _FlatLeptons.build(leptons) if any(sf.flavour for sf in active) else None
     for sf in active:
-        values = sf.variation_values if variations else sf.variation_values[:1]
-        factors = _evaluate_sf(sf, flat, events_info, cfg, provider, values)
-        if sf.name in out:
-            out[sf.name] = [a * b for a, b in zip(out[sf.name], factors)]
-        else:
-            out[sf.name] = factors
-    return {k: tuple(v) for k, v in out.items()}
+        sources = variation_sources(sf, cfg, provider) if variations else []
+        values = [sf.variation_values[0]] + [v for _, up, down in sources for v in (up, down)]
+        got = _evaluate_sf(sf, flat, events_info, cfg, provider, values)
+        factors = Factors(
+            got[0], {mod: (got[1 + 2 * i], got[2 + 2 * i]) for i, (mod, _, _) in enumerate(sources)}
+        )
+        out[sf.name] = out[sf.name] * factors if sf.name in out else factors
+    return out
 
 
 def event_weights(
@@ -267,8 +332,18 @@ def event_weights(
     for name, factors in scale_factors(
         leptons, events_info, cfg, provider, variations=with_syst
     ).items():
-        if with_syst:
-            weights.add(name, factors[0], weightUp=factors[1], weightDown=factors[2])
+        mods = list(factors.variations)
+        if mods == [""]:
+            up, down = factors.variations[""]
+            weights.add(name, factors.nominal, weightUp=up, weightDown=down)
+        elif mods:
+            weights.add_multivariation(
+                name,
+                factors.nominal,
+                mods,
+                [factors.variations[m][0] for m in mods],
+                [factors.variations[m][1] for m in mods],
+            )
         else:
-            weights.add(name, factors[0])
+            weights.add(name, factors.nominal)
     return weights

@@ -1,0 +1,136 @@
+"""Real CMS POG correction files, as published in jsonpog-integration, drop in by era.
+
+``../shared/cms/POG`` holds the real TAU, MUO, EGM, LUM, BTV and JME files of 2018_UL and
+all but TAU of 2022_Summer22EE, in the /cvmfs layout. With it as ``corrections.pog_root``
+both eras run with no correction-name override, and their weights differ from those of the
+shipped illustrative files. Skipped when the folder is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import ILLUSTRATIVE  # noqa: E402
+
+from hnl_coffea import load_config  # noqa: E402
+from hnl_coffea.corrections import CorrectionError, CorrectionProvider  # noqa: E402
+from hnl_coffea.corrections.evaluators import correction_file  # noqa: E402
+from hnl_coffea.histograms import NOMINAL  # noqa: E402
+from hnl_coffea.paths import data_path  # noqa: E402
+from hnl_coffea.runner import RunOptions, run_fileset  # noqa: E402
+from processors import HNLProcessor  # noqa: E402
+
+SHARED_POG = Path(__file__).resolve().parents[1].parent / "shared" / "cms" / "POG"
+NO_MODELS = {"models.parametric": None, "models.transfer": None, "models.mass_regression": None}
+
+
+@pytest.fixture(scope="module")
+def shared_pog() -> Path:
+    if not SHARED_POG.is_dir():
+        pytest.skip(f"real POG files not present at {SHARED_POG}")
+    return SHARED_POG
+
+
+@pytest.fixture(scope="module")
+def pog_2022ee(shared_pog, tmp_path_factory) -> Path:
+    """The real 2022_Summer22EE files plus the illustrative TAU file (the real one is not
+    among the shared files): a POG root laid out as on /cvmfs."""
+    root = tmp_path_factory.mktemp("POG")
+    for pog in ("MUO", "EGM", "LUM", "BTV", "JME"):
+        (root / pog).mkdir()
+        (root / pog / "2022_Summer22EE").symlink_to(shared_pog / pog / "2022_Summer22EE")
+    (root / "TAU").mkdir()
+    (root / "TAU" / "2022_Summer22EE").symlink_to(
+        data_path("corrections/POG/TAU/2022_Summer22EE"), target_is_directory=True
+    )
+    return root
+
+
+def _toy(tmp_path_factory, era: str, layout: str) -> dict:
+    from hnl_coffea.toymc import generate_fileset
+
+    cfg = load_config(overrides=ILLUSTRATIVE).for_era(era)
+    out = tmp_path_factory.mktemp(f"toy{era}")
+    path = generate_fileset(
+        out, 3000, seed=9, samples=["WZTo3LNu", "HNL_M300"], layout=layout, cfg=cfg
+    )
+    return json.loads(path.read_text())
+
+
+def _weights(fileset, root: str | Path, era: str) -> tuple[dict, dict]:
+    """Σ nominal weight per (dataset, systematic) over the SR, and the run output."""
+    cfg = load_config(overrides={"corrections.pog_root": str(root), "era": era, **NO_MODELS})
+    proc = HNLProcessor(cfg, models=False, systematics=True)
+    out, _ = run_fileset(proc, fileset, RunOptions(chunksize=50_000, status=False))
+    h = out["hists"]["mt_total"]
+    sums = {
+        (ds, syst): h[{"dataset": ds, "systematic": syst}].sum(flow=True).value
+        for ds in h.axes["dataset"]
+        for syst in h.axes["systematic"]
+    }
+    return sums, out
+
+
+@pytest.mark.parametrize("era, layout", [("2018", "legacy"), ("2022EE", "modern")])
+def test_real_pog_files_run_without_name_overrides(
+    era, layout, shared_pog, pog_2022ee, tmp_path_factory
+):
+    fileset = _toy(tmp_path_factory, era, layout)
+    root = shared_pog if era == "2018" else pog_2022ee
+    cfg = load_config(overrides={"corrections.pog_root": str(root)}).for_era(era)
+    assert not cfg.corrections.names  # no override anywhere
+    for kind in ("tau", "muon", "electron", "pileup", "btag"):
+        path = correction_file(cfg, kind)
+        assert path.is_file() and str(path).startswith(str(root)), kind
+    real, out = _weights(fileset, root, era)
+    fake, _ = _weights(fileset, data_path("corrections/POG"), era)
+    nominal = [k for k in real if k[1] == NOMINAL]
+    assert {k for k in fake if k[1] == NOMINAL} == set(nominal)
+    assert nominal and all(real[k] > 0 for k in nominal)
+    # real scale factors are not the illustrative ones
+    assert all(not np.isclose(real[k], fake[k], rtol=1e-6) for k in nominal)
+    systs = {s for _, s in real}
+    assert {"muonIDUp", "pileupUp", "eleIDUp", "triggerUp"} <= systs
+    ds = "HNL_M300"  # genuine τh (genmatch 5) carry the τ ID scale factor
+    if era == "2018":
+        # the real UL TAU file: DeepTau2017v2p1 names, its energy scale, and τ ID
+        # uncertainties split into named parts (by decay mode there is no total up/down):
+        # each part is a nuisance of its own, none silently equal to the nominal
+        assert {"tauES_DM0Up", "tauES_DM10Down"} <= systs
+        parts = {
+            s[len("tauID_") : -2] for s in systs if s.startswith("tauID_") and s.endswith("Up")
+        }
+        assert {"stat1_dm0", "stat1_dm1", "syst_2018", "syst_alleras"} <= parts
+        assert "tauIDUp" not in systs
+        for part in ("stat1_dm0", "stat1_dm1", "syst_alleras"):
+            # (stat1/stat2 are the parameters of a fit in pT: "up" may lower the SF)
+            up, down = real[(ds, f"tauID_{part}Up")], real[(ds, f"tauID_{part}Down")]
+            assert not np.isclose(up, real[(ds, NOMINAL)], rtol=1e-7), part
+            assert not np.isclose(down, real[(ds, NOMINAL)], rtol=1e-7), part
+    else:  # the illustrative TAU file has a total up/down
+        assert real[(ds, "tauIDUp")] > real[(ds, NOMINAL)] > real[(ds, "tauIDDown")]
+
+
+def test_missing_pog_file_and_name_are_one_line(tmp_path, shared_pog):
+    """A POG root without the era's folder, and a name the real file lacks."""
+    cfg = load_config(overrides={"corrections.pog_root": str(tmp_path)}).for_era("2017")
+    provider = CorrectionProvider(cfg)
+    with pytest.raises(CorrectionError) as err:
+        provider.correction("muon", "NUM_MediumID_DEN_TrackerMuons")
+    msg = str(err.value)
+    assert "\n" not in msg and "era '2017'" in msg and "MUO" in msg
+    assert str(tmp_path / "MUO" / "2017_UL" / "muon_Z.json.gz") in msg
+    real = CorrectionProvider(
+        load_config(overrides={"corrections.pog_root": str(shared_pog)}).for_era("2018")
+    )
+    with pytest.raises(CorrectionError) as err:
+        real.correction("tau", "DeepTau2018v2p5VSjet")  # not in the UL 2018 file
+    msg = str(err.value)
+    assert "\n" not in msg and "era '2018'" in msg and "TAU" in msg and "tau.json.gz" in msg
+    assert "it has: DeepTau2017v2p1VSe, DeepTau2017v2p1VSjet" in msg

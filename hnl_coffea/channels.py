@@ -18,9 +18,10 @@ Steps, in cutflow order:
 ``trigger``            OR of the HLT paths of the channel's trigger groups (era config)
 ``bjet_veto``          no b-tagged jet (used by the regions, not by ``selected``)
 
-Eager chunks are selected on flat numpy arrays (two stable sorts order the leptons, masks and
-pair quantities are dense ``(n, 3)`` arrays); dask-awkward chunks use the equivalent
-awkward expressions. Both give identical results.
+Chunks are selected on flat numpy arrays (two stable sorts order the leptons, masks and
+pair quantities are dense ``(n, 3)`` arrays); every step is written once, for eager
+(virtual) NanoEvents — dask-awkward arrays go through
+:func:`hnl_coffea.daskmode.run_partitions`.
 """
 
 from __future__ import annotations
@@ -37,17 +38,10 @@ from coffea.analysis_tools import PackedSelection
 from coffea.nanoevents.methods import candidate
 
 from .config import AnalysisConfig
+from .data import fired_groups
+from .flat import column, delta_r, event_index
 from .nanoaod import NanoLayout, detect_layout
-from .objects import (
-    Objects,
-    array_module,
-    column,
-    delta_r_flat,
-    flatten_objects,
-    load_objects,
-    object_masks,
-    select_objects,
-)
+from .objects import Objects, flatten_objects, load_objects, object_masks
 
 __all__ = [
     "FLAVOUR_CODES",
@@ -97,65 +91,22 @@ class Selection:
     """Per trigger group of the era: whether any of its HLT paths fired."""
 
 
-def _lepton_records(objs: Objects, lib: Any) -> Any:
-    """All selected leptons as one candidate collection with uniform fields."""
-    with_gen = all("genPartFlav" in c.fields for c in (objs.taus, objs.muons, objs.electrons))
-    parts = []
-    for name, coll in (("tau", objs.taus), ("mu", objs.muons), ("e", objs.electrons)):
-        fields = {
-            "pt": coll.pt,
-            "eta": coll.eta,
-            "phi": coll.phi,
-            "mass": coll.mass,
-            "charge": lib.values_astype(coll.charge, np.int32),
-            "flavour": lib.full_like(coll.charge, FLAVOUR_CODES[name], dtype=np.int8),
-            "decayMode": (
-                lib.values_astype(coll.decayMode, np.int32)
-                if name == "tau"
-                else lib.full_like(coll.charge, -1, dtype=np.int32)
-            ),
-        }
-        if with_gen:
-            fields["genPartFlav"] = lib.values_astype(coll.genPartFlav, np.uint8)
-        parts.append(lib.zip(fields, with_name="PtEtaPhiMCandidate", behavior=candidate.behavior))
-    return lib.concatenate(parts, axis=1)
-
-
-def _order(leptons: Any, lib: Any) -> Any:
-    """The three highest-pT leptons, reordered taus, muons, electrons (each by pT)."""
-    top = leptons[lib.argsort(leptons.pt, ascending=False)][:, :3]
-    rank = (top.flavour == FLAVOUR_CODES["mu"]) * 1 + (top.flavour == FLAVOUR_CODES["e"]) * 2
-    return top[lib.argsort(rank, stable=True)]
-
-
-def trigger_groups(events: Any, cfg: AnalysisConfig, layout: NanoLayout, like: Any) -> dict:
-    """Whether each trigger group of the era fired (OR of its HLT paths).
+def trigger_groups(events: Any, cfg: AnalysisConfig, layout: NanoLayout) -> dict[str, np.ndarray]:
+    """Whether each trigger group of the era fired (OR of its HLT paths), per event.
 
     Paths absent from the file count as not fired, with one warning per chunk listing them.
-    ``like`` is any per-event array giving the shape of an all-False mask.
     """
-    eager = isinstance(like, np.ndarray)
-    lib = np if eager else array_module(like)
-    none = lib.zeros_like(like, dtype=bool)
-    missing: list[str] = []
-    out = {}
-    hlt = events.HLT if cfg.era_config.triggers else None
-    for group, paths in cfg.era_config.triggers.items():
-        fired = none
-        for path in paths:
-            if path in layout.hlt_paths:
-                bit = hlt[path]
-                fired = fired | (np.asarray(bit, dtype=bool) if eager else bit)
-            else:
-                missing.append(f"HLT_{path}")
-        out[group] = fired
+    triggers = cfg.era_config.triggers
+    missing = [
+        f"HLT_{p}" for paths in triggers.values() for p in paths if p not in layout.hlt_paths
+    ]
     if missing:
         source = (getattr(events, "metadata", None) or {}).get("filename", "input file")
         warnings.warn(
             f"{source}: trigger branch(es) {', '.join(missing)} absent; treated as not fired",
             stacklevel=3,
         )
-    return out
+    return fired_groups(events, cfg.era_config)
 
 
 def channel_trigger(cfg: AnalysisConfig, groups: dict[str, Any], channel: Any, none: Any) -> Any:
@@ -171,16 +122,14 @@ def channel_trigger(cfg: AnalysisConfig, groups: dict[str, Any], channel: Any, n
 
 def steps_and_regions(
     cfg: AnalysisConfig,
-    masks: dict[str, Any],
-    near_z: Callable[[float], Any],
-    wrap: Callable[[Any], Any] = lambda m: m,
-) -> tuple[PackedSelection, Any, dict[str, Any]]:
+    masks: dict[str, np.ndarray],
+    near_z: Callable[[float], np.ndarray],
+) -> tuple[PackedSelection, np.ndarray, dict[str, Any]]:
     """The named steps, the events passing the signal-region-independent ones, and one mask
     per region of ``cfg.regions``.
 
     ``masks``: one mask per step of :data:`STEPS`; ``near_z(window)``: events with an
-    opposite-sign same-flavour e/μ pair within ``window`` GeV of m_Z; ``wrap`` turns each
-    region mask into the array type the caller returns.
+    opposite-sign same-flavour e/μ pair within ``window`` GeV of m_Z.
     """
     steps = PackedSelection()
     for name in STEPS:
@@ -197,7 +146,7 @@ def steps_and_regions(
             mask = mask & near_z(region.z_window_gev)
         if region.z_veto_gev is not None:
             mask = mask & ~near_z(region.z_veto_gev)
-        regions[region.name] = wrap(mask)
+        regions[region.name] = ak.Array(mask)
     return steps, selected, regions
 
 
@@ -214,61 +163,7 @@ def select(
     """
     layout = layout or detect_layout(events, cfg.objects.tau.deeptau_version)
     objs = objs if objs is not None else load_objects(events, cfg, layout)
-    if array_module(objs.muons) is ak:
-        return _select_eager(events, cfg, objs, layout)
-    good = select_objects(objs, cfg, layout)
-    lib = array_module(good.muons)
-
-    candidates = _lepton_records(good, lib)
-    n_cand = lib.num(candidates, axis=1)
-    leptons = _order(candidates, lib)
-    counts = {
-        name: lib.sum(leptons.flavour == code, axis=1) for name, code in FLAVOUR_CODES.items()
-    }
-    channel = lib.full_like(n_cand, -1, dtype=np.int8)
-    for index, ch in enumerate(cfg.channels):
-        match = (counts["tau"] == ch.n_tau) & (counts["mu"] == ch.n_mu) & (counts["e"] == ch.n_e)
-        channel = lib.where(match, np.int8(index), channel)
-    channel = lib.values_astype(channel, np.int8)
-
-    pairs = lib.combinations(leptons, 2, fields=("a", "b"))
-    n_bjets = lib.sum(good.jets.btag, axis=1)
-    groups = trigger_groups(events, cfg, layout, n_cand)
-    trigger = channel_trigger(cfg, groups, channel, lib.zeros_like(n_cand, dtype=bool))
-
-    extra_veto = n_cand <= 3 if cfg.objects.veto_extra_leptons else n_cand >= 0
-    masks = {
-        "three_leptons": n_cand >= 3,
-        "extra_lepton_veto": extra_veto,
-        "has_tau": counts["tau"] >= 1,
-        "channel": channel >= 0,
-        "charge": abs(lib.sum(leptons.charge, axis=1)) == 1,
-        "lepton_dr": lib.all(pairs.a.delta_r(pairs.b) > cfg.objects.lepton_separation_dr, axis=1),
-        "trigger": trigger,
-        "bjet_veto": n_bjets == 0,
-    }
-    ossf = (
-        (pairs.a.flavour == pairs.b.flavour)
-        & (pairs.a.flavour != FLAVOUR_CODES["tau"])
-        & (pairs.a.charge != pairs.b.charge)
-    )
-    dm_z = abs((pairs.a + pairs.b).mass - Z_MASS)
-    steps, selected, regions = steps_and_regions(
-        cfg, masks, lambda window: lib.any(ossf & (dm_z < window), axis=1)
-    )
-
-    return Selection(
-        channel=channel,
-        leptons=leptons,
-        met=good.met,
-        jets=good.jets,
-        n_bjets=n_bjets,
-        steps=steps,
-        regions=regions,
-        selected=selected,
-        channel_names=cfg.channel_names,
-        triggers=groups,
-    )
+    return _select(events, cfg, objs, layout)
 
 
 _LEPTON_COLLECTIONS = (("tau", "taus"), ("mu", "muons"), ("e", "electrons"))
@@ -281,7 +176,7 @@ def _eager_leptons(flats: dict, masks: dict) -> tuple[np.ndarray, dict[str, np.n
     for name, attr in _LEPTON_COLLECTIONS:
         coll = flats[attr][1]
         counts, mask = masks[attr]
-        events.append(np.repeat(np.arange(len(counts)), counts)[mask])
+        events.append(event_index(counts)[mask])
         n = int(mask.sum())
         part = {f: column(coll, f)[mask] for f in ("pt", "eta", "phi", "mass")}
         part["charge"] = column(coll, "charge")[mask].astype(np.int32)
@@ -298,8 +193,8 @@ def _eager_leptons(flats: dict, masks: dict) -> tuple[np.ndarray, dict[str, np.n
     return np.concatenate(events), {k: np.concatenate(v) for k, v in cols.items()}
 
 
-def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout) -> Selection:
-    """:func:`select` for eager chunks: the same results, computed on flat numpy arrays."""
+def _select(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout) -> Selection:
+    """:func:`select` on flat numpy arrays."""
     flats = flatten_objects(objs)
     masks = object_masks(objs, cfg, layout, flats)
     n = len(masks["muons"][0])
@@ -343,14 +238,15 @@ def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoL
 
     jet_counts, jet_mask = masks["jets"]
     flat_jets = flats["jets"][1][jet_mask]
-    wp = cfg.era_config.btag_wp[cfg.objects.jet.btag_wp]
-    btag = column(flats["jets"][1], "btagDeepFlavB")[jet_mask] > wp
-    jet_event = np.repeat(np.arange(n), jet_counts)[jet_mask]
+    era = cfg.era_config
+    wp = era.btag_wp[cfg.objects.jet.btag_wp]
+    btag = column(flats["jets"][1], era.btag.branch)[jet_mask] > wp
+    jet_event = event_index(jet_counts)[jet_mask]
     n_sel_jets = np.bincount(jet_event, minlength=n)
     jets = ak.unflatten(ak.with_field(flat_jets, btag, "btag"), n_sel_jets)
     n_bjets = np.bincount(jet_event[btag], minlength=n)
 
-    groups = trigger_groups(events, cfg, layout, np.zeros(n, dtype=bool))
+    groups = trigger_groups(events, cfg, layout)
     trigger = channel_trigger(cfg, groups, channel, np.zeros(n, dtype=bool))
 
     pt, eta, phi, mass = (dense(f, 0) for f in ("pt", "eta", "phi", "mass"))
@@ -363,7 +259,7 @@ def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoL
     p4 = vector.array({"pt": pt, "eta": eta, "phi": phi, "mass": mass})
     for k, (a, b) in enumerate(pairs):
         both = valid[:, b]
-        dr = delta_r_flat(eta[:, a], phi[:, a], eta[:, b], phi[:, b])
+        dr = delta_r(eta[:, a], phi[:, a], eta[:, b], phi[:, b])
         dr_ok &= ~both | (dr > sep)
         ossf[:, k] = (
             both
@@ -389,10 +285,7 @@ def _select_eager(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoL
         "bjet_veto": n_bjets == 0,
     }
     steps, selected, regions = steps_and_regions(
-        cfg,
-        masks_by_step,
-        lambda window: (ossf & (dm_z < window)).any(axis=1),
-        wrap=ak.Array,
+        cfg, masks_by_step, lambda window: (ossf & (dm_z < window)).any(axis=1)
     )
 
     return Selection(

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from .channels import STEPS
-from .objects import array_module
 
 __all__ = ["cutflow", "format_cutflow"]
 
 
-def _row(mask: Any, weights: Any, lib: Any) -> dict[str, Any]:
+def _row(mask: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
     w = weights[mask]
-    return {"events": lib.sum(mask), "sumw": lib.sum(w), "sumw2": lib.sum(w * w)}
+    return {"events": int(mask.sum()), "sumw": float(w.sum()), "sumw2": float((w * w).sum())}
 
 
 def cutflow(
@@ -30,27 +28,21 @@ def cutflow(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Cumulative event counts and sums of weights per step, for all events and per channel.
 
-    ``weights``: one weight per event (default 1). With dask-awkward inputs the numbers are
-    lazy scalars, computed together with the rest of the task graph.
+    ``weights``: one weight per event (default 1).
     """
-    lib = array_module(selection.channel)
-    channel = selection.channel
-    if lib is ak:  # eager chunk: plain numpy is several times faster for these reductions
-        lib, channel = np, np.asarray(channel)
-        weights = None if weights is None else np.asarray(weights, dtype=np.float64)
+    channel = np.asarray(selection.channel)
     if weights is None:
-        weights = lib.ones_like(channel, dtype=np.float64)
+        weights = np.ones(len(channel))
+    weights = np.asarray(weights, dtype=np.float64)
     groups = {"all": channel > -2}
     for index, name in enumerate(selection.channel_names):
         groups[name] = channel == index
-    cumulative = [selection.steps.all(*steps[: k + 1]) for k in range(len(steps))]
-    if lib is np:
-        cumulative = [np.asarray(m) for m in cumulative]
+    cumulative = [np.asarray(selection.steps.all(*steps[: k + 1])) for k in range(len(steps))]
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for group, base in groups.items():
-        rows = {"total": _row(base, weights, lib)}
+        rows = {"total": _row(base, weights)}
         for step, passed in zip(steps, cumulative):
-            rows[step] = _row(base & passed, weights, lib)
+            rows[step] = _row(base & passed, weights)
         out[group] = rows
     return out
 

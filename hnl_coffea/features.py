@@ -122,13 +122,8 @@ FEATURE_NAMES: tuple[str, ...] = tuple(x.name for x in FEATURES)
 _KINEMATIC = tuple(x.name for x in FEATURES if x.source == "kinematic")
 
 
-def _column(x: Any, i: int | None) -> Any:
-    col = x if i is None else x[:, i]
-    if isinstance(col, np.ndarray) or np.isscalar(col):
-        return np.asarray(col, dtype=np.float64)
-    from .objects import array_module
-
-    return array_module(col).values_astype(col, np.float64)
+def _column(x: Any, i: int | None) -> np.ndarray:
+    return np.asarray(x if i is None else x[:, i], dtype=np.float64)
 
 
 def _vectors(pt: Any, eta: Any, phi: Any, mass: Any) -> tuple[Any, ...]:
@@ -140,14 +135,8 @@ def _vectors(pt: Any, eta: Any, phi: Any, mass: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _make(comps: dict[str, Any], name: str) -> Any:
-    first = next(iter(comps.values()))
-    if isinstance(first, np.ndarray):
-        return vector.array(comps)
-    from .objects import array_module
-
-    lib = array_module(first)
-    return lib.zip(comps, with_name=name, behavior=vector.backends.awkward.behavior)
+def _make(comps: dict[str, np.ndarray], name: str) -> Any:
+    return vector.array(comps)
 
 
 def _mt(a: Any, b: Any) -> Any:
@@ -159,8 +148,8 @@ def kinematic_features(
 ) -> dict[str, Any]:
     """Every lepton/MET feature of :data:`FEATURES` (``source == "kinematic"``), float64.
 
-    ``pt``, ``eta``, ``phi``, ``mass``: three ordered leptons per event, numpy ``(n, 3)`` or
-    awkward ``n * 3``; ``met_pt``, ``met_phi``: one value per event.
+    ``pt``, ``eta``, ``phi``, ``mass``: three ordered leptons per event, numpy ``(n, 3)``;
+    ``met_pt``, ``met_phi``: one value per event.
     """
     leps = _vectors(pt, eta, phi, mass)
     met = _make({"pt": _column(met_pt, None), "phi": _column(met_phi, None)}, "Momentum2D")
@@ -218,53 +207,18 @@ def kinematic_features(
     return {name: out[name] for name in _KINEMATIC}
 
 
-def ak_module() -> Any:
-    """The eager ``awkward`` module (imported lazily, as for the rest of this module)."""
-    import awkward
-
-    return awkward
+_P4 = ("pt", "eta", "phi", "mass")
 
 
 def compute_features(selection: Any, mask: Any = None) -> Any:
     """The flat float32 feature record (registry order) plus ``channel`` (int8) for the events
-    of ``mask`` (default: ``selection.selected``); every such event must have three leptons."""
-    from .objects import array_module
-
-    mask = selection.selected if mask is None else mask
-    lib = array_module(selection.leptons)
-    if lib is ak_module():
-        return _compute_features_eager(selection, mask)
-    lep = selection.leptons[mask]
-    met = selection.met[mask]
-    jets = selection.jets[mask]
-    out = kinematic_features(lep.pt, lep.eta, lep.phi, lep.mass, met.pt, met.phi)
-    for i in range(3):
-        out[f"l{i + 1}_charge"] = lep.charge[:, i]
-    lead = jets[lib.argmax(jets.pt, axis=1, keepdims=True)]
-    out["ht"] = lib.sum(jets.pt, axis=1)
-    out["n_jets"] = lib.num(jets, axis=1)
-    out["n_bjets"] = selection.n_bjets[mask]
-    out["j1_pt"] = lib.fill_none(lib.firsts(lead.pt), -1.0)
-    out["j1_eta"] = lib.fill_none(lib.firsts(lead.eta), 0.0)
-    out["j1_phi"] = lib.fill_none(lib.firsts(lead.phi), 0.0)
-    columns = {
-        name: lib.without_parameters(lib.values_astype(out[name], np.float32))
-        for name in FEATURE_NAMES
-    }
-    columns["channel"] = lib.without_parameters(lib.values_astype(selection.channel[mask], np.int8))
-    return lib.zip(columns, depth_limit=1)
-
-
-_P4 = ("pt", "eta", "phi", "mass")
-
-
-def _compute_features_eager(selection: Any, mask: Any) -> Any:
-    """:func:`compute_features` for eager chunks: every column from flat numpy arrays."""
+    of ``mask`` (default: ``selection.selected``); every such event must have three leptons.
+    Every column is computed from flat numpy arrays."""
     import awkward
 
-    from .objects import column
+    from .flat import column, event_index
 
-    mask = np.asarray(mask, dtype=bool)
+    mask = np.asarray(selection.selected if mask is None else mask, dtype=bool)
     # every selected event has exactly three leptons: dense (n, 3) numpy columns
     lep = selection.leptons[mask]
     flat = awkward.flatten(lep, axis=1)
@@ -287,8 +241,7 @@ def _compute_features_eager(selection: Any, mask: Any) -> Any:
     if filled.any():
         starts = (np.cumsum(counts) - counts)[filled]
         # leading jet: the first of the highest pT (as ak.argmax)
-        event = np.repeat(np.arange(n), counts)
-        lead = np.lexsort((-pt, event))[starts]
+        lead = np.lexsort((-pt, event_index(counts)))[starts]
         j1["pt"][filled] = pt[lead]
         for name in ("eta", "phi"):
             j1[name][filled] = column(flat_jets, name)[lead]

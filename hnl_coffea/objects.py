@@ -15,9 +15,10 @@ Standardized fields added by :func:`load_objects`:
 
 :func:`select_objects` adds ``jets.btag`` (DeepJet score above the era's working point).
 
-On eager (non-dask) chunks the cuts and the ΔR overlap removal are evaluated on flat numpy
-arrays (one entry per object, events concatenated; :func:`object_masks`), with the same
-arithmetic as the coffea/vector behaviours, so the selected objects are identical.
+The cuts and the ΔR overlap removal are evaluated on flat numpy arrays (one entry per
+object, events concatenated; :func:`object_masks`, helpers in :mod:`hnl_coffea.flat`), with
+the same arithmetic as the coffea/vector behaviours. Chunks are eager (virtual) NanoEvents;
+dask-awkward arrays go through :func:`hnl_coffea.daskmode.run_partitions`.
 """
 
 from __future__ import annotations
@@ -31,16 +32,15 @@ import numpy as np
 from coffea.nanoevents.methods import vector as coffea_vector
 
 from .config import AnalysisConfig
+from .flat import column, delta_r, event_index, pair_indices, require_eager
 from .nanoaod import NanoLayout, deeptau_pass, require_fields
 
 __all__ = [
     "Objects",
-    "array_module",
-    "column",
-    "delta_r_flat",
     "flatten_objects",
     "load_objects",
     "object_masks",
+    "preselection",
     "select_objects",
 ]
 
@@ -49,18 +49,9 @@ _ELECTRON_FIELDS = (
     "pt", "eta", "phi", "mass", "charge", "pfRelIso03_all", "dxy", "dz", "convVeto", "lostHits",
 )  # fmt: skip
 _TAU_FIELDS = ("pt", "eta", "phi", "mass", "charge", "dz", "decayMode")
-_JET_FIELDS = ("pt", "eta", "phi", "mass", "jetId", "btagDeepFlavB")
+_JET_FIELDS = ("pt", "eta", "phi", "mass", "jetId")
 #: Jet ID bit per configured level (loose: any bit; NanoAOD v9 sets 2 = tight, 4 = tightLepVeto).
 _JET_ID_BIT = {"loose": 7, "tight": 2, "tightlepveto": 4}
-
-
-def array_module(array: Any) -> Any:
-    """``dask_awkward`` for dask-awkward arrays, ``awkward`` otherwise."""
-    if type(array).__module__.startswith("dask_awkward"):
-        import dask_awkward
-
-        return dask_awkward
-    return ak
 
 
 @dataclass(frozen=True)
@@ -90,55 +81,21 @@ def _collection(events: Any, name: str, fields: tuple[str, ...], layout: NanoLay
 
 def load_objects(events: Any, cfg: AnalysisConfig, layout: NanoLayout) -> Objects:
     """The raw muon, electron, tau, jet and MET collections with standardized fields; no cuts."""
-    lib = array_module(events)
+    require_eager(events, "hnl-coffea's object selection")
     muons = _collection(events, "Muon", (*_MUON_FIELDS, cfg.objects.muon.id), layout)
     electrons = _collection(events, "Electron", _ELECTRON_FIELDS, layout)
     id_field = layout.electron_id_field(cfg.objects.electron.id)
-    electrons = lib.with_field(electrons, electrons[id_field], "mvaId")
+    electrons = ak.with_field(electrons, electrons[id_field], "mvaId")
     taus = _collection(events, "Tau", _TAU_FIELDS, layout)
-    jets = _collection(events, "Jet", _JET_FIELDS, layout)
+    jets = _collection(events, "Jet", (*_JET_FIELDS, cfg.era_config.btag.branch), layout)
 
     raw_met = _collection(events, layout.met, ("pt", "phi"), layout)
     met_fields = {"pt": raw_met.pt, "phi": raw_met.phi}
     if {"MetUnclustEnUpDeltaX", "MetUnclustEnUpDeltaY"} <= set(raw_met.fields):
         met_fields["unclust_dx"] = raw_met.MetUnclustEnUpDeltaX
         met_fields["unclust_dy"] = raw_met.MetUnclustEnUpDeltaY
-    met = lib.zip(met_fields, with_name="PolarTwoVector", behavior=coffea_vector.behavior)
+    met = ak.zip(met_fields, with_name="PolarTwoVector", behavior=coffea_vector.behavior)
     return Objects(muons=muons, electrons=electrons, taus=taus, jets=jets, met=met)
-
-
-def _p4(coll: Any, lib: Any) -> Any:
-    """Only the four-momentum of ``coll``, as coffea PtEtaPhiM vectors."""
-    return lib.zip(
-        {"pt": coll.pt, "eta": coll.eta, "phi": coll.phi, "mass": coll.mass},
-        with_name="PtEtaPhiMLorentzVector",
-        behavior=coffea_vector.behavior,
-    )
-
-
-def clean(objects: Any, against: Any, dr_min: float) -> Any:
-    """Mask of ``objects`` with ΔR > ``dr_min`` to every object of ``against`` (same events)."""
-    lib = array_module(objects)
-    pairs = lib.cartesian({"o": _p4(objects, lib), "a": against}, axis=1, nested=True)
-    return lib.all(pairs.o.delta_r(pairs.a) > dr_min, axis=-1)
-
-
-def column(records: Any, field: str) -> np.ndarray:
-    """One field of a flat (one entry per object) awkward record array as a numpy array.
-
-    Lazily indexed records (e.g. after an event mask) are gathered directly from the field's
-    buffer, which is much cheaper than projecting the awkward array.
-    """
-    layout = records.layout
-    index = None
-    if isinstance(layout, ak.contents.IndexedArray):
-        index, layout = np.asarray(layout.index), layout.content
-    if isinstance(layout, ak.contents.RecordArray) and field in layout.fields:
-        content = layout.content(field)
-        if isinstance(content, ak.contents.NumpyArray) and len(content.inner_shape) == 0:
-            data = np.asarray(content.data)[: layout.length]
-            return data if index is None else data[index]
-    return np.asarray(records[field])
 
 
 class _Columns:
@@ -150,22 +107,6 @@ class _Columns:
 
     def __getitem__(self, field: str) -> np.ndarray:
         return column(self.records, field)
-
-
-def delta_r_flat(eta1: Any, phi1: Any, eta2: Any, phi2: Any) -> Any:
-    """ΔR = sqrt(Δφ² + Δη²), Δφ wrapped into [−π, π); the same arithmetic as ``vector``."""
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.sqrt(dphi**2 + (eta1 - eta2) ** 2)
-
-
-def _pairs(counts_a: np.ndarray, counts_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices ``(ia, ib)`` of every same-event pair of objects of ``a`` and ``b``."""
-    event_a = np.repeat(np.arange(len(counts_a)), counts_a)
-    k = counts_b[event_a]
-    ia = np.repeat(np.arange(len(event_a)), k)
-    start_b = np.cumsum(counts_b) - counts_b
-    local = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
-    return ia, np.repeat(start_b[event_a], k) + local
 
 
 @dataclass(frozen=True)
@@ -180,24 +121,21 @@ class _FlatColl:
     def selected(self) -> _FlatColl:
         """Only the objects passing ``mask``."""
         keep = self.mask
-        event = np.repeat(np.arange(len(self.counts)), self.counts)
-        counts = np.bincount(event[keep], minlength=len(self.counts))
+        counts = np.bincount(event_index(self.counts)[keep], minlength=len(self.counts))
         return _FlatColl(counts, self.eta[keep], self.phi[keep], np.ones(int(keep.sum()), bool))
 
 
 def _clean_flat(objs: _FlatColl, against: _FlatColl, dr_min: float) -> np.ndarray:
     """Flat mask of ``objs`` with ΔR > ``dr_min`` to every object of ``against``."""
-    io, ia = _pairs(objs.counts, against.counts)
-    dr = delta_r_flat(objs.eta[io], objs.phi[io], against.eta[ia], against.phi[ia])
+    io, ia = pair_indices(objs.counts, against.counts)
+    dr = delta_r(objs.eta[io], objs.phi[io], against.eta[ia], against.phi[ia])
     failed = io[~(dr > dr_min)]
     return np.bincount(failed, minlength=len(objs.eta)) == 0
 
 
 def _cut_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> dict:
-    """ID/kinematic masks of muons, electrons, taus and jets (before overlap removal).
-
-    Works on jagged collections (awkward, dask-awkward) and on flat :class:`_Columns`.
-    """
+    """ID/kinematic masks of muons, electrons, taus and jets (before overlap removal), on
+    flat :class:`_Columns`."""
     c = cfg.objects
     mu, cm = objs.muons, c.muon
     mu_ok = (
@@ -245,7 +183,7 @@ def _cut_masks(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> dict:
 
 def flatten_objects(objs: Objects) -> dict[str, tuple[np.ndarray, Any]]:
     """Per-event counts and the flattened (still lazy) records of muons, electrons, taus and
-    jets: ``{name: (counts, flat)}``, for eager chunks."""
+    jets: ``{name: (counts, flat)}``."""
     out = {}
     for name in ("muons", "electrons", "taus", "jets"):
         coll = getattr(objs, name)
@@ -260,10 +198,11 @@ def object_masks(
     flat_objs: dict[str, tuple[np.ndarray, Any]] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Flat numpy masks (one entry per object, events concatenated) and per-event counts of
-    the selected objects, for eager (non-dask) chunks: ``{name: (counts, mask)}``.
+    the selected objects: ``{name: (counts, mask)}``.
 
-    The same cuts and overlap removal as :func:`select_objects`, evaluated on flat arrays;
-    ``flat_objs`` is :func:`flatten_objects` of ``objs`` when already computed.
+    Kinematic, ID, isolation and impact-parameter cuts, DeepTau working points and overlap
+    removal (taus vs selected e/μ, jets vs all selected leptons); ``flat_objs`` is
+    :func:`flatten_objects` of ``objs`` when already computed.
     """
     flat_objs = flat_objs or flatten_objects(objs)
     columns = {name: _Columns(rec) for name, (_, rec) in flat_objs.items()}
@@ -286,36 +225,22 @@ def object_masks(
 
 
 def select_objects(objs: Objects, cfg: AnalysisConfig, layout: NanoLayout) -> Objects:
-    """Apply kinematic, ID, isolation and impact-parameter cuts, DeepTau working points and
-    overlap removal (taus vs selected e/μ, jets vs all selected leptons); flag b jets."""
-    lib = array_module(objs.muons)
-    wp = cfg.era_config.btag_wp[cfg.objects.jet.btag_wp]
-    if lib is ak:
-        masks = object_masks(objs, cfg, layout)
-        out = {
-            name: getattr(objs, name)[ak.unflatten(mask, counts)]
-            for name, (counts, mask) in masks.items()
-        }
-        jets = ak.with_field(out["jets"], out["jets"].btagDeepFlavB > wp, "btag")
-        return Objects(
-            muons=out["muons"], electrons=out["electrons"], taus=out["taus"], jets=jets,
-            met=objs.met,
-        )  # fmt: skip
-    c = cfg.objects
-    ok = _cut_masks(objs, cfg, layout)
-    muons = objs.muons[ok["muons"]]
-    electrons = objs.electrons[ok["electrons"]]
-    light = lib.concatenate([_p4(muons, lib), _p4(electrons, lib)], axis=1)
-    ta = objs.taus
-    taus = ta[ok["taus"] & clean(ta, light, c.overlap_dr)]
-    je = objs.jets
-    leptons = lib.concatenate([light, _p4(taus, lib)], axis=1)
-    jets = je[ok["jets"] & clean(je, leptons, c.overlap_dr)]
-    jets = lib.with_field(jets, jets.btagDeepFlavB > wp, "btag")
-    return Objects(muons=muons, electrons=electrons, taus=taus, jets=jets, met=objs.met)
+    """The selected objects as jagged collections (:func:`object_masks` applied); jets get a
+    ``btag`` flag (the era's b-tag discriminant above its working point)."""
+    masks = object_masks(objs, cfg, layout)
+    out = {
+        name: getattr(objs, name)[ak.unflatten(mask, counts)]
+        for name, (counts, mask) in masks.items()
+    }
+    era = cfg.era_config
+    wp = era.btag_wp[cfg.objects.jet.btag_wp]
+    jets = ak.with_field(out["jets"], out["jets"][era.btag.branch] > wp, "btag")
+    return Objects(
+        muons=out["muons"], electrons=out["electrons"], taus=out["taus"], jets=jets, met=objs.met
+    )
 
 
-def preselection(objs: Objects, cfg: AnalysisConfig, margin: float = 0.8) -> Any:
+def preselection(objs: Objects, cfg: AnalysisConfig, margin: float = 0.8) -> np.ndarray:
     """Events with at least three e/μ/τh candidates above ``margin`` × their pT threshold and
     inside the η acceptance (no ID, isolation or overlap requirement).
 
@@ -324,23 +249,14 @@ def preselection(objs: Objects, cfg: AnalysisConfig, margin: float = 0.8) -> Any
     changes no result; it only skips events that cannot have three leptons.
     """
     c = cfg.objects
-    lib = array_module(objs.muons)
     colls = ((objs.muons, c.muon), (objs.electrons, c.electron), (objs.taus, c.tau))
-    if lib is ak:  # eager chunk: count on flat numpy arrays
-        n_events = len(objs.muons)
-        n = np.zeros(n_events, dtype=np.int64)
-        for coll, cuts in colls:
-            counts = np.asarray(ak.num(coll, axis=1))
-            flat_coll = ak.flatten(coll, axis=1)
-            ok = (np.asarray(flat_coll["pt"]) > margin * cuts.pt_min) & (
-                abs(np.asarray(flat_coll["eta"])) < cuts.abs_eta_max
-            )
-            event = np.repeat(np.arange(n_events), counts)
-            n += np.bincount(event[ok], minlength=n_events)
-        return ak.Array(n >= 3)
-    n = 0
+    n_events = len(objs.muons)
+    n = np.zeros(n_events, dtype=np.int64)
     for coll, cuts in colls:
-        n = n + lib.sum(
-            (coll.pt > margin * cuts.pt_min) & (abs(coll.eta) < cuts.abs_eta_max), axis=1
+        counts = np.asarray(ak.num(coll, axis=1))
+        flat_coll = ak.flatten(coll, axis=1)
+        ok = (np.asarray(flat_coll["pt"]) > margin * cuts.pt_min) & (
+            abs(np.asarray(flat_coll["eta"])) < cuts.abs_eta_max
         )
+        n += np.bincount(event_index(counts)[ok], minlength=n_events)
     return n >= 3

@@ -190,3 +190,15 @@ def test_toy_layouts_give_identical_selection(tmp_path, cfg):
         results.append((ak.to_list(sel.channel), ak.to_list(sel.selected)))
     assert results[0] == results[1]
     assert sum(results[0][1]) > 0
+
+
+def test_dask_arrays_are_pointed_to_the_partition_runner(tmp_path, cfg):
+    """One implementation per step: a dask-awkward chunk is refused in one line that says
+    how to run it (under apply_to_fileset, HNLProcessor does so itself)."""
+    from nanoaod_builder import write_nanoaod
+
+    path = write_nanoaod(tmp_path / "ev.root", [{}])
+    events = open_events(path, mode="dask")
+    with pytest.raises(TypeError, match=r"dask_awkward.Array; .*run_partitions") as err:
+        select(events, cfg)
+    assert "\n" not in str(err.value)

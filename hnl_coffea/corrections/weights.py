@@ -24,6 +24,7 @@ import numpy as np
 from coffea.analysis_tools import Weights
 
 from ..config import AnalysisConfig
+from ..flat import event_index, per_event_product
 from .evaluators import CorrectionError, CorrectionProvider, correction_file
 from .names import CORRECTION_KEYS, correction_constants, correction_name
 
@@ -161,7 +162,7 @@ class _FlatLeptons:
             flavours = {f: code == PDG_ID[f] for f in PDG_ID}
         # the leading light lepton (first one on pT ties), as ak.argmax per event
         light = flavours["mu"] | flavours["e"]
-        event = np.repeat(np.arange(len(counts)), counts)
+        event = event_index(counts)
         key = np.where(light, columns["pt"], -np.inf)
         order = np.lexsort((-key, event))
         first = np.zeros(len(order), dtype=bool)
@@ -183,12 +184,7 @@ class _FlatLeptons:
 
     def product(self, per_lepton: np.ndarray) -> np.ndarray:
         """Per-event product of per-lepton factors (1 for events without leptons)."""
-        out = np.ones(len(self.counts))
-        filled = self.counts > 0
-        if filled.any():
-            starts = (np.cumsum(self.counts) - self.counts)[filled]
-            out[filled] = np.multiply.reduceat(per_lepton, starts)
-        return out
+        return per_event_product(per_lepton, self.counts)
 
 
 def _event_field(events_info: ak.Array, name: str) -> np.ndarray:

@@ -7,8 +7,12 @@
    every bad file and the reason — or, with ``skip_bad_files=True``, they are left out and
    listed in the summary with the events lost ("unknown" when the file cannot be opened).
 2. **processing** with ``coffea.processor.Runner`` (NanoAODSchema, ``chunksize``,
-   ``maxchunks``) on the executor from :mod:`hnl_coffea.executors`; failing chunks are
-   retried ``retries`` times, then fail the run (or are skipped with ``skip_bad_files``).
+   ``maxchunks``) on the executor from :mod:`hnl_coffea.executors`. A chunk whose processing
+   fails keeps its cause, on remote workers too (it travels back in the output): a
+   transient error (I/O, timeouts, a dropped XRootD connection) is retried ``retries``
+   times, a deterministic one (a missing branch, a schema or type error) is not retried.
+   Failed chunks fail the run naming each chunk and cause, or with ``skip_bad_files`` are
+   listed in the summary with their cause and the events lost.
 3. **accounting**: the events actually processed per file are counted next to the
    processor's own output and compared with the file's entries (when ``maxchunks`` is not
    set). A difference is an error naming the file — or, with ``skip_bad_files``, a skipped
@@ -126,18 +130,55 @@ def _files(spec: Any) -> dict[str, Any]:
     return dict(files) if isinstance(files, Mapping) else {f: None for f in files}
 
 
-class CountingProcessor(processor.ProcessorABC):
-    """Wraps a processor; adds the events seen per (dataset, file) next to its output."""
+def is_transient(err: BaseException) -> bool:
+    """True for errors that may go away on a retry: I/O (not a missing file), timeouts,
+    lost connections; False for deterministic ones (missing branches, bad types, schema)."""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
+            return False
+        if isinstance(e, OSError | TimeoutError | ConnectionError):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
-    def __init__(self, inner: processor.ProcessorABC) -> None:
+
+class CountingProcessor(processor.ProcessorABC):
+    """Wraps a processor; adds the events seen per (dataset, file) next to its output.
+
+    A chunk that fails is returned as ``{"failed": {dataset: {file: [[start, stop, cause]]}}}``
+    instead of raising, after ``retries`` retries for transient errors and none for
+    deterministic ones, so its cause reaches the summary from any worker.
+    """
+
+    def __init__(self, inner: processor.ProcessorABC, retries: int = 0) -> None:
         self.inner = inner
+        self.retries = retries
 
     def process(self, events):
         md = events.metadata
-        out = self.inner.process(events)
+        attempt = 0
+        while True:
+            try:
+                out = self.inner.process(events)
+                break
+            except Exception as err:  # noqa: BLE001 - every failure is recorded with its cause
+                if is_transient(err) and attempt < self.retries:
+                    attempt += 1
+                    time.sleep(min(0.2 * 2**attempt, 5.0))
+                    continue
+                start = int(md.get("entrystart", 0))
+                stop = int(md.get("entrystop", start + len(events)))
+                tries = f" after {attempt} retries" if attempt else " (not retried)"
+                cause = _reason(err) + ("" if is_transient(err) else tries)
+                return {"failed": {md["dataset"]: {md["filename"]: [[start, stop, cause]]}}}
         return {"out": out, "counts": {md["dataset"]: {md["filename"]: len(events)}}}
 
     def postprocess(self, accumulator):
+        if "out" not in accumulator:  # every chunk failed
+            return accumulator
         post = self.inner.postprocess(accumulator["out"])
         if post is not None:
             accumulator["out"] = post
@@ -184,13 +225,16 @@ def run_fileset(
         desc = backend.description
 
     counts: dict[str, dict[str, int]] = out.get("counts", {}) if out else {}
+    failed: dict[str, dict[str, list]] = out.get("failed", {}) if out else {}
+    if failed and not opts.skip_bad_files:
+        raise RunError(_failed_chunks(failed))
     skipped = list(bad)
     errors = []
     for (ds, path), n_entries in entries.items():
         seen = int(counts.get(ds, {}).get(path, 0))
         if opts.maxchunks is None and seen != n_entries:
             if opts.skip_bad_files and seen < n_entries:
-                why = "chunk(s) failed while reading or processing"
+                why = _file_cause(failed.get(ds, {}).get(path, []))
                 skipped.append(SkippedFile(ds, path, why, n_entries - seen))
             else:
                 errors.append(f"{path} [{ds}]: {seen} of {n_entries} events processed")
@@ -232,12 +276,37 @@ def _process(proc, fileset, opts: RunOptions, backend: Backend, t0: float):
         chunks = list(runner.preprocess(fileset, treename=opts.treename))
         if not chunks:
             raise RunError("no chunks to process (all files empty or unreadable)")
-        out = runner(chunks, CountingProcessor(proc), treename=opts.treename)
+        out = runner(chunks, CountingProcessor(proc, opts.retries), treename=opts.treename)
     except RunError:
         raise
     except Exception as err:
         raise RunError(_chunk_failure(err, opts.retries)) from err
     return out, len(chunks), _lost_workers(backend, t0)
+
+
+def _failed_chunks(failed: Mapping[str, Mapping[str, list]]) -> str:
+    """One line naming every failed chunk (the first five in full) and its cause."""
+    items = [
+        f"chunk [{a}, {b}) of {path} [{ds}]: {cause}"
+        for ds, files in failed.items()
+        for path, chunks in files.items()
+        for a, b, cause in sorted(chunks)
+    ]
+    more = f"; … and {len(items) - 5} more" if len(items) > 5 else ""
+    return (
+        f"{len(items)} chunk(s) failed (use --skip-bad-files to continue without them): "
+        + "; ".join(items[:5])
+        + more
+    )
+
+
+def _file_cause(chunks: list) -> str:
+    """The skipped file's reason: its first failed chunk's cause (and how many more)."""
+    if not chunks:
+        return "chunk(s) failed while reading (the executor reported no cause)"
+    a, b, cause = sorted(chunks)[0]
+    more = f" (+{len(chunks) - 1} more chunk(s))" if len(chunks) > 1 else ""
+    return f"chunk [{a}, {b}): {cause}{more}"
 
 
 _ITEM = re.compile(r"dataset='([^']*)', filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)")

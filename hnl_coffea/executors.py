@@ -69,6 +69,8 @@ class ExecutorOptions:
     log_directory: str | None = None  # batch job stdout/stderr
     python: str | None = None  # python on the worker nodes (default: this interpreter)
     worker_timeout: float = 300.0  # seconds to wait for the first worker
+    lost_worker_timeout: float = 300.0  # all workers gone this long: resubmit or stop
+    resubmit: int = 2  # times the cluster's jobs are resubmitted after all workers were lost
     dashboard: bool = False  # LocalCluster dashboard on 127.0.0.1 (random port)
 
     def __post_init__(self) -> None:
@@ -82,6 +84,8 @@ class ExecutorOptions:
             raise ValueError("give either --cluster or --scheduler, not both")
         if (self.cluster or self.scheduler) and self.executor != "dask":
             raise ValueError("--cluster/--scheduler need --executor dask")
+        if self.lost_worker_timeout <= 0 or self.resubmit < 0:
+            raise ValueError("lost_worker_timeout must be > 0 and resubmit ≥ 0")
         for name in ("workers", "min_workers", "max_workers", "cores"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -209,6 +213,10 @@ class Backend:
     client: Any = None  # distributed.Client
     cluster: Any = None  # LocalCluster / JobQueueCluster we own
     description: str = ""
+    lost_worker_timeout: float = 300.0  # see hnl_coffea.watchdog
+    worker_timeout: float = 300.0  # for (resubmitted) workers to connect
+    resubmits: int = 2
+    n_workers: int = 1  # workers (jobs) to ask for again when all are lost
 
     def job_ids(self) -> list[str]:
         """Batch job ids of a dask-jobqueue cluster (empty otherwise)."""
@@ -264,6 +272,12 @@ def open_backend(opts: ExecutorOptions, retries: int = 3, status: bool = True) -
         client,
         cluster,
         desc,
+        lost_worker_timeout=opts.lost_worker_timeout,
+        worker_timeout=opts.worker_timeout,
+        resubmits=opts.resubmit if cluster is not None else 0,
+        n_workers=opts.min_workers
+        or opts.workers
+        or (os.cpu_count() or 1 if not opts.cluster else 1),
     )
     try:
         if opts.cluster:

@@ -23,11 +23,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,8 +37,11 @@ import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 
+from .chunks import CountingProcessor, failed_chunks_message, file_cause, reason
 from .executors import Backend, ExecutorOptions, open_backend
+from .partial import load_partial, save_partial
 from .runsummary import LostWorker, RunSummary, SkippedFile
+from .watchdog import WorkerWatch
 
 __all__ = [
     "RunError",
@@ -64,6 +69,11 @@ class RunOptions:
     treename: str = "Events"
     timeout: int = 60  # seconds for opening a (remote) file
     status: bool = True  # progress bars
+    #: Save the output of finished rounds of files here (see :mod:`hnl_coffea.partial`);
+    #: None: one round, nothing saved.
+    partial: str | None = None
+    rounds: int = 10  # with ``partial``: process the files in up to this many rounds
+    resume: bool = False  # continue from ``partial`` (skip the files it lists as done)
 
     def __post_init__(self) -> None:
         if self.chunksize < 1:
@@ -72,11 +82,10 @@ class RunOptions:
             raise ValueError(f"maxchunks must be ≥ 1, got {self.maxchunks}")
         if self.retries < 0:
             raise ValueError(f"retries must be ≥ 0, got {self.retries}")
-
-
-def _reason(err: BaseException) -> str:
-    text = " ".join(str(err).split()) or repr(err)
-    return f"{type(err).__name__}: {text[:300]}"
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be ≥ 1, got {self.rounds}")
+        if self.resume and not self.partial:
+            raise ValueError("resume needs the partial result's path (partial=...)")
 
 
 def _num_entries(path: str, treename: str, timeout: int, retries: int) -> int:
@@ -112,7 +121,7 @@ def check_files(
         try:
             return ds, path, _num_entries(path, tree, timeout, retries)
         except Exception as err:
-            return ds, path, _reason(err)
+            return ds, path, reason(err)
 
     entries: dict[tuple[str, str], int] = {}
     bad: list[SkippedFile] = []
@@ -128,61 +137,6 @@ def check_files(
 def _files(spec: Any) -> dict[str, Any]:
     files = spec["files"] if isinstance(spec, Mapping) else spec
     return dict(files) if isinstance(files, Mapping) else {f: None for f in files}
-
-
-def is_transient(err: BaseException) -> bool:
-    """True for errors that may go away on a retry: I/O (not a missing file), timeouts,
-    lost connections; False for deterministic ones (missing branches, bad types, schema)."""
-    seen: set[int] = set()
-    e: BaseException | None = err
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
-            return False
-        if isinstance(e, OSError | TimeoutError | ConnectionError):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
-
-
-class CountingProcessor(processor.ProcessorABC):
-    """Wraps a processor; adds the events seen per (dataset, file) next to its output.
-
-    A chunk that fails is returned as ``{"failed": {dataset: {file: [[start, stop, cause]]}}}``
-    instead of raising, after ``retries`` retries for transient errors and none for
-    deterministic ones, so its cause reaches the summary from any worker.
-    """
-
-    def __init__(self, inner: processor.ProcessorABC, retries: int = 0) -> None:
-        self.inner = inner
-        self.retries = retries
-
-    def process(self, events):
-        md = events.metadata
-        attempt = 0
-        while True:
-            try:
-                out = self.inner.process(events)
-                break
-            except Exception as err:  # noqa: BLE001 - every failure is recorded with its cause
-                if is_transient(err) and attempt < self.retries:
-                    attempt += 1
-                    time.sleep(min(0.2 * 2**attempt, 5.0))
-                    continue
-                start = int(md.get("entrystart", 0))
-                stop = int(md.get("entrystop", start + len(events)))
-                tries = f" after {attempt} retries" if attempt else " (not retried)"
-                cause = _reason(err) + ("" if is_transient(err) else tries)
-                return {"failed": {md["dataset"]: {md["filename"]: [[start, stop, cause]]}}}
-        return {"out": out, "counts": {md["dataset"]: {md["filename"]: len(events)}}}
-
-    def postprocess(self, accumulator):
-        if "out" not in accumulator:  # every chunk failed
-            return accumulator
-        post = self.inner.postprocess(accumulator["out"])
-        if post is not None:
-            accumulator["out"] = post
-        return accumulator
 
 
 def run_fileset(
@@ -218,23 +172,21 @@ def run_fileset(
         with open_backend(
             executor or ExecutorOptions(executor="iterative"), opts.retries, opts.status
         ) as be:
-            out, n_chunks, lost = _process(proc, good, opts, be, t0)
+            out, n_chunks, lost = _rounds(proc, good, opts, be, t0)
             desc = be.description
     else:
-        out, n_chunks, lost = _process(proc, good, opts, backend, t0)
+        out, n_chunks, lost = _rounds(proc, good, opts, backend, t0)
         desc = backend.description
 
     counts: dict[str, dict[str, int]] = out.get("counts", {}) if out else {}
     failed: dict[str, dict[str, list]] = out.get("failed", {}) if out else {}
-    if failed and not opts.skip_bad_files:
-        raise RunError(_failed_chunks(failed))
     skipped = list(bad)
     errors = []
     for (ds, path), n_entries in entries.items():
         seen = int(counts.get(ds, {}).get(path, 0))
         if opts.maxchunks is None and seen != n_entries:
             if opts.skip_bad_files and seen < n_entries:
-                why = _file_cause(failed.get(ds, {}).get(path, []))
+                why = file_cause(failed.get(ds, {}).get(path, []))
                 skipped.append(SkippedFile(ds, path, why, n_entries - seen))
             else:
                 errors.append(f"{path} [{ds}]: {seen} of {n_entries} events processed")
@@ -262,7 +214,55 @@ def run_fileset(
     return result, summary
 
 
-def _process(proc, fileset, opts: RunOptions, backend: Backend, t0: float):
+def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float):
+    """Process ``good`` in rounds of files, saving the finished rounds to ``opts.partial``."""
+    items = [(ds, p) for ds, spec in good.items() for p in spec["files"]]
+    acc: dict[str, Any] = {}
+    done: set[tuple[str, str]] = set()
+    if opts.resume and Path(opts.partial).exists():
+        acc, done = load_partial(opts.partial)
+        stray = sorted(done - set(items))
+        if stray:
+            raise RunError(
+                f"--resume: {opts.partial} lists {len(stray)} file(s) not in this fileset, "
+                f"e.g. {stray[0][1]} [{stray[0][0]}]; use the same fileset or remove it"
+            )
+    todo = [it for it in items if it not in done]
+    n_rounds = min(opts.rounds, len(todo)) if opts.partial else 1
+    groups = [todo[i::n_rounds] for i in range(n_rounds)] if todo else []
+    n_chunks = 0
+    for i, group in enumerate(groups):
+        sub = {ds: {**good[ds], "files": {}} for ds, _ in group}
+        for ds, path in group:
+            sub[ds]["files"][path] = good[ds]["files"][path]
+        try:
+            out, n = _process(proc, sub, opts, backend)
+            if out.get("failed") and not opts.skip_bad_files:
+                raise RunError(failed_chunks_message(out["failed"]))
+        except RunError as err:
+            raise RunError(_stopped(str(err), acc, done, len(items), opts)) from err
+        acc = processor.accumulate([acc, out]) if acc else out
+        done.update(group)
+        n_chunks += n
+        if opts.partial and i < len(groups) - 1:
+            save_partial(opts.partial, acc, done)
+    return acc, n_chunks, _lost_workers(backend, t0)
+
+
+def _stopped(why: str, acc: dict, done: set, n_files: int, opts: RunOptions) -> str:
+    """The run error, plus how much was done and where it was saved."""
+    if not opts.partial:
+        return why
+    if not done:
+        return f"{why}; no file was finished, nothing saved"
+    save_partial(opts.partial, acc, done)
+    return (
+        f"{why}; {len(done)} of {n_files} files done, saved to {opts.partial} "
+        "(run again with --resume to continue)"
+    )
+
+
+def _process(proc, fileset, opts: RunOptions, backend: Backend):
     runner = processor.Runner(
         executor=backend.executor,
         chunksize=opts.chunksize,
@@ -272,41 +272,28 @@ def _process(proc, fileset, opts: RunOptions, backend: Backend, t0: float):
         schema=NanoAODSchema,
         metadata_cache={},
     )
-    try:
-        chunks = list(runner.preprocess(fileset, treename=opts.treename))
-        if not chunks:
-            raise RunError("no chunks to process (all files empty or unreadable)")
-        out = runner(chunks, CountingProcessor(proc, opts.retries), treename=opts.treename)
-    except RunError:
-        raise
-    except Exception as err:
-        raise RunError(_chunk_failure(err, opts.retries)) from err
-    return out, len(chunks), _lost_workers(backend, t0)
-
-
-def _failed_chunks(failed: Mapping[str, Mapping[str, list]]) -> str:
-    """One line naming every failed chunk (the first five in full) and its cause."""
-    items = [
-        f"chunk [{a}, {b}) of {path} [{ds}]: {cause}"
-        for ds, files in failed.items()
-        for path, chunks in files.items()
-        for a, b, cause in sorted(chunks)
-    ]
-    more = f"; … and {len(items) - 5} more" if len(items) > 5 else ""
-    return (
-        f"{len(items)} chunk(s) failed (use --skip-bad-files to continue without them): "
-        + "; ".join(items[:5])
-        + more
-    )
-
-
-def _file_cause(chunks: list) -> str:
-    """The skipped file's reason: its first failed chunk's cause (and how many more)."""
-    if not chunks:
-        return "chunk(s) failed while reading (the executor reported no cause)"
-    a, b, cause = sorted(chunks)[0]
-    more = f" (+{len(chunks) - 1} more chunk(s))" if len(chunks) > 1 else ""
-    return f"chunk [{a}, {b}): {cause}{more}"
+    watch = contextlib.nullcontext()
+    if backend.client is not None:
+        watch = WorkerWatch(
+            backend.client,
+            backend.cluster,
+            timeout=backend.lost_worker_timeout,
+            start_timeout=backend.worker_timeout,
+            resubmits=backend.resubmits,
+            n_workers=backend.n_workers,
+        )
+    with watch:
+        try:
+            chunks = list(runner.preprocess(fileset, treename=opts.treename))
+            if not chunks:
+                raise RunError("no chunks to process (all files empty or unreadable)")
+            out = runner(chunks, CountingProcessor(proc, opts.retries), treename=opts.treename)
+        except RunError:
+            raise
+        except Exception as err:
+            reason = getattr(watch, "reason", None)
+            raise RunError(reason or _chunk_failure(err, opts.retries)) from err
+    return out or {}, len(chunks)
 
 
 _ITEM = re.compile(r"dataset='([^']*)', filename='([^']*)'.*?entrystart=(\d+), entrystop=(\d+)")
@@ -318,7 +305,7 @@ def _chunk_failure(err: BaseException, retries: int) -> str:
     while root.__cause__ is not None:
         root = root.__cause__
     text = str(err)
-    cause = _reason(root) if root is not err else text.rpartition("The error was: ")[2] or text
+    cause = reason(root) if root is not err else text.rpartition("The error was: ")[2] or text
     m = _ITEM.search(text)
     where = f"chunk [{m[3]}, {m[4]}) of {m[2]} [{m[1]}]" if m else "a chunk"
     return f"{where} failed after {retries} retries: {cause[:300]}"

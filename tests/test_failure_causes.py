@@ -12,8 +12,9 @@ import pytest
 import uproot
 from integration.toyproc import ToyProcessor, write_fileset
 
+from hnl_coffea.chunks import CountingProcessor, is_transient
 from hnl_coffea.executors import ExecutorOptions
-from hnl_coffea.runner import CountingProcessor, RunError, RunOptions, is_transient, run_fileset
+from hnl_coffea.runner import RunError, RunOptions, run_fileset
 
 
 def _opts(**kw) -> RunOptions:

@@ -59,6 +59,19 @@ def _load_processor_class(spec: str):
     default=None,
     help="Seconds to wait for the first worker before failing [default: 300].",
 )
+@click.option(
+    "--lost-worker-timeout",
+    type=float,
+    default=None,
+    help="Seconds with every worker gone before the jobs are resubmitted (or the run stops) "
+    "[default: 300].",
+)
+@click.option(
+    "--resubmit",
+    type=int,
+    default=None,
+    help="How often batch jobs are resubmitted after all workers were lost [default: 2].",
+)
 @click.option("--chunksize", type=int, default=100_000, show_default=True)
 @click.option(
     "--maxchunks",
@@ -93,12 +106,18 @@ def _load_processor_class(spec: str):
     help="Output file with all accumulators (hnl-coffea's zip format, read without pickle).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue a run that stopped early from OUTPUT.partial (its finished files are kept).",
+)
 @config_options
 @user_errors
-def run(fileset, output, overwrite, config_files, overrides, **kw) -> None:
+def run(fileset, output, overwrite, resume, config_files, overrides, **kw) -> None:
     """Run HNLProcessor over FILESET (coffea fileset JSON) and save histograms."""
     from ..executors import ClusterError, ExecutorOptions
     from ..outputs import check_output_path, save_output
+    from ..partial import default_partial_path
     from ..runner import RunError, RunOptions, run_fileset
 
     check_output_path(output, overwrite)  # before hours of processing, not after
@@ -111,7 +130,11 @@ def run(fileset, output, overwrite, config_files, overrides, **kw) -> None:
         retries=kw.pop("retries"),
         skip_bad_files=kw.pop("skip_bad_files"),
         status=not kw.pop("no_progress"),
+        partial=str(default_partial_path(output)),
+        resume=resume,
     )
+    if resume and not default_partial_path(output).exists():
+        raise click.ClickException(f"--resume: no partial result {run_opts.partial} to resume")
     site = kw.pop("site")
     for key in ("job_extra", "pass_env"):
         kw[key] = list(kw[key]) or None
@@ -122,6 +145,7 @@ def run(fileset, output, overwrite, config_files, overrides, **kw) -> None:
     except (RunError, ClusterError) as err:
         raise click.ClickException(str(err)) from None
     save_output(out, output, overwrite=overwrite)
+    default_partial_path(output).unlink(missing_ok=True)  # the run is complete
     click.echo(summary.format())
     if isinstance(out, dict) and out.get("cutflow"):
         from ..cutflow import format_cutflow, merged_cutflow

@@ -64,6 +64,7 @@ def run_demo(
     n_toys: int = 0,
     unblind: bool = False,
     with_data: bool = True,
+    progress: bool = True,
 ) -> dict[str, Path]:
     """Run the whole chain; returns a mapping of output labels to paths."""
     from processors import HNLProcessor
@@ -98,7 +99,7 @@ def run_demo(
     output, summary = run_fileset(
         HNLProcessor(cfg),
         fileset,
-        RunOptions(chunksize=50_000),
+        RunOptions(chunksize=50_000, status=progress),
         ExecutorOptions(executor=executor, workers=workers),
     )
     console.print(summary.format() if hasattr(summary, "format") else str(summary))

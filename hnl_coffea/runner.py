@@ -40,6 +40,7 @@ from coffea.nanoevents import NanoAODSchema
 from .chunks import CountingProcessor, failed_chunks_message, file_cause, reason
 from .executors import Backend, ExecutorOptions, open_backend
 from .partial import load_partial, save_partial
+from .progress import RunProgress, run_progress
 from .runsummary import LostWorker, RunSummary, SkippedFile
 from .watchdog import WorkerWatch
 
@@ -168,15 +169,16 @@ def run_fileset(
     if not good:
         raise RunError("no readable files left in the fileset")
 
-    if backend is None:
-        with open_backend(
-            executor or ExecutorOptions(executor="iterative"), opts.retries, opts.status
-        ) as be:
-            out, n_chunks, lost = _rounds(proc, good, opts, be, t0)
-            desc = be.description
-    else:
-        out, n_chunks, lost = _rounds(proc, good, opts, backend, t0)
-        desc = backend.description
+    n_events = sum(n for (ds, _), n in entries.items() if ds in good)
+    with run_progress(opts.status, sum(len(s["files"]) for s in good.values()), n_events) as bar:
+        if backend is None:
+            exe = executor or ExecutorOptions(executor="iterative")
+            with open_backend(exe, opts.retries, status=False) as be:  # our bar, not coffea's
+                out, n_chunks, lost = _rounds(proc, good, opts, be, t0, bar)
+                desc = be.description
+        else:
+            out, n_chunks, lost = _rounds(proc, good, opts, backend, t0, bar)
+            desc = backend.description
 
     counts: dict[str, dict[str, int]] = out.get("counts", {}) if out else {}
     failed: dict[str, dict[str, list]] = out.get("failed", {}) if out else {}
@@ -214,7 +216,7 @@ def run_fileset(
     return result, summary
 
 
-def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float):
+def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar: RunProgress):
     """Process ``good`` in rounds of files, saving the finished rounds to ``opts.partial``."""
     items = [(ds, p) for ds, spec in good.items() for p in spec["files"]]
     acc: dict[str, Any] = {}
@@ -228,6 +230,7 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float):
                 f"e.g. {stray[0][1]} [{stray[0][0]}]; use the same fileset or remove it"
             )
     todo = [it for it in items if it not in done]
+    bar.advance(len(done), sum(sum(f.values()) for f in acc.get("counts", {}).values()))
     n_rounds = min(opts.rounds, len(todo)) if opts.partial else 1
     groups = [todo[i::n_rounds] for i in range(n_rounds)] if todo else []
     n_chunks = 0
@@ -244,6 +247,7 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float):
         acc = processor.accumulate([acc, out]) if acc else out
         done.update(group)
         n_chunks += n
+        bar.advance(len(group), sum(sum(f.values()) for f in out.get("counts", {}).values()))
         if opts.partial and i < len(groups) - 1:
             save_partial(opts.partial, acc, done)
     return acc, n_chunks, _lost_workers(backend, t0)

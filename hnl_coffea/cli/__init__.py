@@ -3,6 +3,8 @@ functions and print. Each subcommand lives in its own module of this package."""
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from .. import __version__
@@ -16,6 +18,13 @@ from .toys import toys
 from .train import train
 
 __all__ = ["main"]
+
+# XRootD's exit handler calls isinstance() on every live object, which touches torch's
+# deprecated ``torch.distributed.reduce_op`` and ends every root:// run with a FutureWarning
+# that says nothing about the run.
+warnings.filterwarnings(
+    "ignore", message=r"`torch\.distributed\.reduce_op` is deprecated", category=FutureWarning
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

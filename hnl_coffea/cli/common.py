@@ -15,6 +15,7 @@ __all__ = [
     "config_options",
     "load_cli_config",
     "load_fileset_cli",
+    "no_progress_option",
     "not_implemented",
     "read_output",
     "user_errors",
@@ -59,6 +60,11 @@ def allow_pickle_option(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Also read a coffea pickle output (.coffea); unpickling runs any code the file "
         "holds, so only for files you made.",
     )(func)
+
+
+def no_progress_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--no-progress`` (hide progress bars and spinners)."""
+    return click.option("--no-progress", is_flag=True, help="Hide progress displays.")(func)
 
 
 def read_output(file: str, allow_pickle: bool = False) -> dict[str, Any]:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .common import allow_pickle_option, config_options, load_cli_config, read_output, user_errors
+from .common import (
+    allow_pickle_option,
+    config_options,
+    load_cli_config,
+    no_progress_option,
+    read_output,
+    user_errors,
+)
 
 
 @click.command()
@@ -18,23 +25,27 @@ from .common import allow_pickle_option, config_options, load_cli_config, read_o
 )
 @click.option("--scheme", type=click.Choice(["increasing", "constant"]), default=None)
 @allow_pickle_option
+@no_progress_option
 @config_options
 @user_errors
 def datacards(
-    file, outdir, unblind, discriminant, scheme, allow_pickle, config_files, overrides
-) -> None:
+    file, outdir, unblind, discriminant, scheme, allow_pickle, no_progress, config_files,
+    overrides,
+) -> None:  # fmt: skip
     """Write combine shapes and datacards per channel and mass hypothesis from FILE."""
     from ..postprocessing.combine import write_datacards
+    from ..progress import step
 
     cfg = load_cli_config(config_files, overrides)
-    paths = write_datacards(
-        read_output(file, allow_pickle),
-        outdir,
-        cfg,
-        unblind=unblind,
-        discriminant=discriminant,
-        scheme=scheme,
-    )
+    with step(not no_progress, f"writing datacards from {file}"):
+        paths = write_datacards(
+            read_output(file, allow_pickle),
+            outdir,
+            cfg,
+            unblind=unblind,
+            discriminant=discriminant,
+            scheme=scheme,
+        )
     cards = [p for p in paths if p.name == "combined.txt"]
     click.echo(f"wrote {len(paths)} files under {outdir}; combined cards:")
     for p in cards:

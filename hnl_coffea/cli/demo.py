@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .common import config_options, load_cli_config, user_errors
+from .common import config_options, load_cli_config, no_progress_option, user_errors
 
 DEMO_EVENTS = 200_000
 DEMO_SEED = 2018
@@ -46,11 +46,13 @@ DEMO_SEED = 2018
     "--unblind", is_flag=True, help="Show signal-region pseudo-data in plots and datacards."
 )
 @click.option("--no-data", is_flag=True, help="Do not generate toy pseudo-data.")
+@no_progress_option
 @config_options
 @user_errors
 def demo(
-    outdir, events, workers, executor, ntoys, unblind, no_data, config_files, overrides
-) -> None:
+    outdir, events, workers, executor, ntoys, unblind, no_data, no_progress, config_files,
+    overrides,
+) -> None:  # fmt: skip
     """Generate a toy fileset, process it on a local Dask cluster, and write histograms,
     plots, the significance table and combine datacards into OUTDIR."""
     from ..demo import run_demo
@@ -67,6 +69,7 @@ def demo(
         n_toys=ntoys,
         unblind=unblind,
         with_data=not no_data,
+        progress=not no_progress,
     )
     click.echo(f"\nhnl-coffea demo finished in {time.perf_counter() - t0:.0f} s. Outputs:")
     for label, path in outputs.items():

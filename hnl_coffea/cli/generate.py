@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 import click
 
 from .common import config_options, load_cli_config, user_errors
@@ -72,6 +75,7 @@ from .common import config_options, load_cli_config, user_errors
     help="Integrated luminosity of the toy data in fb^-1 (≈1.24k generated events per pb^-1 "
     "after the generator-level filter of >= 2 charged leptons).",
 )
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @config_options
 @user_errors
 def generate(
@@ -85,6 +89,7 @@ def generate(
     samples,
     with_data,
     data_lumi,
+    no_progress,
     config_files,
     overrides,
 ) -> None:
@@ -96,19 +101,24 @@ def generate(
 
     cfg = load_cli_config(config_files, overrides)
     t0 = time.perf_counter()
-    path = generate_fileset(
-        output,
-        events,
-        seed=seed,
-        layout=layout,
-        compression=compression,
-        compression_level=compression_level,
-        cfg=cfg,
-        samples=list(samples) or None,
-        signal_fraction=signal_fraction,
-        with_data=with_data,
-        luminosity_fb=data_lumi,
-    )
+    from ..toymc.samples import all_samples
+
+    n_samples = len(samples) or len(all_samples(cfg.mass_hypotheses))
+    with _sample_bar(not no_progress, n_samples + (1 if with_data else 0)) as on_sample:
+        path = generate_fileset(
+            output,
+            events,
+            seed=seed,
+            layout=layout,
+            compression=compression,
+            compression_level=compression_level,
+            cfg=cfg,
+            samples=list(samples) or None,
+            signal_fraction=signal_fraction,
+            with_data=with_data,
+            luminosity_fb=data_lumi,
+            on_sample=on_sample,
+        )
     dt = time.perf_counter() - t0
     fileset = json.loads(path.read_text())
     total = sum(d["metadata"]["user"]["n_events"] for d in fileset.values())
@@ -124,3 +134,20 @@ def generate(
         f"{total} events in {len(fileset)} datasets ({layout} layout, {compression}) "
         f"in {dt:.1f} s → {path}"
     )
+
+
+@contextlib.contextmanager
+def _sample_bar(enabled: bool, total: int) -> Iterator[Callable[[str, int], None] | None]:
+    """A bar over the samples being written (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("[bold blue]generating"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("samples {task.fields[last]}"), console=Console(stderr=True),
+    ) as bar:  # fmt: skip
+        task = bar.add_task("samples", total=total, last="")
+        yield lambda name, n: bar.update(task, advance=1, last=f"(last: {name})")

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from .common import allow_pickle_option, config_options, load_cli_config, read_output, user_errors
+from .common import (
+    allow_pickle_option,
+    config_options,
+    load_cli_config,
+    no_progress_option,
+    read_output,
+    user_errors,
+)
 
 
 @click.command()
@@ -28,23 +35,27 @@ from .common import allow_pickle_option, config_options, load_cli_config, read_o
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw plots.")
 @click.option("--all-plots", is_flag=True, help="Every discriminant, mass, channel and feature.")
 @allow_pickle_option
+@no_progress_option
 @config_options
 @user_errors
 def postprocess(
-    file, outdir, scheme, max_rel_unc, unblind, plots, all_plots, allow_pickle, config_files,
-    overrides,
+    file, outdir, scheme, max_rel_unc, unblind, plots, all_plots, allow_pickle, no_progress,
+    config_files, overrides,
 ) -> None:  # fmt: skip
     """Rebin FILE's histograms adaptively, compute significances and draw plots."""
     from rich.console import Console
 
     from ..postprocessing.report import postprocess_output
+    from ..progress import step
 
     cfg = load_cli_config(config_files, overrides)
     output = read_output(file, allow_pickle)
     mode = "all" if all_plots else ("default" if plots else "none")
-    summary = postprocess_output(
-        output, outdir, cfg, scheme=scheme, max_rel_unc=max_rel_unc, unblind=unblind, plots=mode
-    )
+    with step(not no_progress, f"postprocessing {file}: binning, significance, plots"):
+        summary = postprocess_output(
+            output, outdir, cfg, scheme=scheme, max_rel_unc=max_rel_unc, unblind=unblind,
+            plots=mode,
+        )  # fmt: skip
     if not summary.rows:
         signals = [d for d, md in output.get("datasets", {}).items() if md.get("is_signal")]
         why = "no signal dataset (is_signal: true)" if not signals else "no discriminant filled"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +137,7 @@ def generate_fileset(
     with_data: bool = False,
     luminosity_fb: float | None = None,
     data_filter: GenFilter | None = GEN_DILEPTON,
+    on_sample: Callable[[str, int], None] | None = None,
 ) -> Path:
     """Write one ROOT file per toy sample and ``output/fileset.json``; returns the JSON path.
 
@@ -149,6 +150,7 @@ def generate_fileset(
     filtered at generator level by ``data_filter`` (default: ≥ 2 charged leptons, see
     :mod:`hnl_coffea.toymc.filters`), Poisson-fluctuated, one dataset per primary dataset
     (``data_SingleMuon`` …) with ``is_data: true``; its size does not count in ``n_events``.
+    ``on_sample(name, n_events)`` is called after each sample is written (progress).
     """
     cfg = cfg or load_config()
     out = Path(output)
@@ -175,8 +177,12 @@ def generate_fileset(
             chunk_size=chunk_size,
         )
         fileset[s.name] = {"files": {str((out / fname).resolve()): "Events"}, "metadata": meta}
+        if on_sample is not None:
+            on_sample(s.name, k)
     if with_data:
         lumi = DEFAULT_DATA_LUMI_FB if luminosity_fb is None else luminosity_fb
+        if on_sample is not None:
+            on_sample("collision data", 0)
         fileset.update(
             generate_data(
                 out,

@@ -94,8 +94,13 @@ class WorkerWatch:
             return False  # an external scheduler: nothing we can start
         try:
             for name in [n for n in cluster.worker_spec if str(n) not in connected]:
+                # gone already (a cancelled job): forget it without closing it again, which
+                # would fail (scancel of a finished job) and block the new submission
                 cluster.worker_spec.pop(name, None)
-            cluster.scale(self.n_workers)
+                getattr(cluster, "workers", {}).pop(name, None)
+            while len(cluster.worker_spec) < self.n_workers:
+                cluster.worker_spec.update(cluster.new_worker_spec())
+            cluster.sync(cluster._correct_state)  # submit now, so that a refusal is seen here
         except Exception:  # noqa: BLE001 - a refused submission: give up with the reason above
             return False
         return True

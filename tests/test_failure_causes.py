@@ -7,10 +7,9 @@ import json
 from pathlib import Path
 
 import awkward as ak
-import numpy as np
 import pytest
 import uproot
-from integration.toyproc import ToyProcessor, write_fileset
+from integration.toyproc import ToyProcessor, write_fileset, write_without_muon_pt
 
 from hnl_coffea.chunks import CountingProcessor, is_transient
 from hnl_coffea.executors import ExecutorOptions
@@ -27,13 +26,7 @@ def files(tmp_path):
     fs_path, refs = write_fileset(tmp_path / "good", {"WZ": [200]}, seed=2)
     (good,) = refs
     broken = tmp_path / "no_muon_pt.root"
-    with uproot.recreate(broken) as f:
-        f["Events"] = {
-            "run": np.ones(150, np.uint32),
-            "luminosityBlock": np.ones(150, np.uint32),
-            "event": np.arange(150, dtype=np.uint64),
-            "Muon": ak.zip({"eta": ak.Array([[0.1]] * 150)}),
-        }
+    write_without_muon_pt(broken, 150)
     fileset = {"WZ": {"files": {good: "Events", str(broken): "Events"}, "metadata": {}}}
     return fileset, good, str(broken), tmp_path
 

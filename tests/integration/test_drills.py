@@ -9,17 +9,14 @@ import threading
 import time
 from pathlib import Path
 
-import awkward as ak
-import numpy as np
 import pytest
-import uproot
 
 from hnl_coffea.executors import ExecutorOptions
 from hnl_coffea.partial import load_partial
 from hnl_coffea.runner import RunError, RunOptions, run_fileset
 
 from .test_batch_and_remote import _remote_fileset, _slurm_site, _submitted
-from .toyproc import ToyProcessor
+from .toyproc import ToyProcessor, write_without_muon_pt
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -81,13 +78,7 @@ def test_failed_chunk_cause_comes_back_from_a_batch_job(toy_files, xrootd, slurm
     the cause (not only the job's .err log) and the chunk is not retried."""
     export = toy_files[2]
     broken = export / "store" / "mc" / "toy" / "no_muon_pt.root"
-    with uproot.recreate(broken) as f:
-        f["Events"] = {
-            "run": np.ones(40, np.uint32),
-            "luminosityBlock": np.ones(40, np.uint32),
-            "event": np.arange(40, dtype=np.uint64),
-            "Muon": ak.zip({"eta": ak.Array([[0.3]] * 40)}),
-        }
+    write_without_muon_pt(broken, 40)
     broken.chmod(0o644)
     remote = _remote_fileset(toy_files, xrootd, tmp_path, extra="/store/mc/toy/no_muon_pt.root")
     from hnl_coffea.fileset import load_fileset

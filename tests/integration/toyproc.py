@@ -86,6 +86,17 @@ def write_nanoaod(path: Path, n_events: int, seed: int, first_event: int = 0) ->
     }
 
 
+def write_without_muon_pt(path: Path, n_events: int) -> None:
+    """A NanoAOD-like file whose Muon collection lacks ``pt`` (a missing-branch input)."""
+    with uproot.recreate(path) as f:
+        f["Events"] = {
+            "run": np.ones(n_events, np.uint32),
+            "luminosityBlock": np.ones(n_events, np.uint32),
+            "event": np.arange(n_events, dtype=np.uint64),
+            "Muon": ak.zip({"eta": ak.Array([[0.3]] * n_events)}),
+        }
+
+
 def write_fileset(folder: Path, layout: dict[str, list[int]], seed: int = 1) -> tuple[Path, dict]:
     """Files for ``{dataset: [n_events per file]}`` plus fileset.json; returns (json, refs)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,9 @@ README = ROOT / "README.md"
 
 #: Sizes made small enough for a test (the command is otherwise unchanged).
 SMALLER = {
-    "--events 300000": "--events 12000",
+    "--events 300000": "--events 6000",
     "--ntoys 10000": "--ntoys 200",
-    "hnl-coffea demo": "hnl-coffea demo --events 12000",
+    "hnl-coffea demo": "hnl-coffea demo --events 6000",
 }
 #: Addresses that only exist at a real site: replaced by local stand-ins in the slow test.
 LOCAL = {"tcp://scheduler.example.org:8786": "{scheduler}"}
@@ -170,6 +171,7 @@ def test_batch_commands_reach_submission(cmd, sample, monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_every_shell_command_runs(sample, tmp_path):
     """Each ``hnl-coffea`` command of the README, in order, in one folder, as a user would."""
     from distributed import LocalCluster
@@ -197,8 +199,10 @@ def test_every_shell_command_runs(sample, tmp_path):
                 cmd = cmd.replace(old, new.format(scheduler=lc.scheduler_address))
             if " run " in cmd and "--output out.zip" in cmd:
                 cmd += " --overwrite"
+            t0 = time.perf_counter()
             res = subprocess.run(cmd, shell=True, cwd=work, env=env, capture_output=True, text=True,
-                                 timeout=900)  # fmt: skip
+                                 timeout=1200)  # fmt: skip
+            print(f"{time.perf_counter() - t0:6.0f} s  {cmd}")
             assert res.returncode == 0, f"{cmd}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     assert (work / "hnl-output" / "hnl_output.zip").is_file()
     assert (work / "results" / "significance.csv").is_file()

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .paths import data_path
+from .postprocessing_config import PostprocessingConfig
 
 __all__ = [
     "AnalysisConfig",
@@ -312,30 +313,6 @@ class ModelsConfig(_Model):
     #: ``score_<model>_mc`` and ``score_<model>_mcstd`` for the models in ``mc_dropout_models``.
     mc_dropout_passes: int = Field(default=0, ge=0)
     mc_dropout_models: tuple[Literal["parametric", "transfer"], ...] = ("parametric", "transfer")
-
-
-class PostprocessingConfig(_Model):
-    """Adaptive binning, significance, plots and combine export (on histograms only)."""
-
-    #: ``increasing``: right-to-left bins of growing signal; ``constant``: equal signal per bin.
-    binning_scheme: Literal["increasing", "constant"] = "increasing"
-    #: Largest allowed relative statistical uncertainty sqrt(Σw²)/Σw of a merged bin.
-    max_rel_unc: float = Field(default=0.15, gt=0)
-    #: Also require the signal in every bin to pass ``max_rel_unc``.
-    require_signal: bool = False
-    #: Region used for significances and datacards.
-    signal_region: str = "SR"
-    #: Regions whose data stay hidden (plots and datacards) unless unblinded.
-    blinded_regions: tuple[str, ...] = ("SR",)
-    #: Relative lnN normalisation uncertainty per background process (datacards).
-    norm_uncertainties: dict[str, Annotated[float, Field(ge=0)]] = {}
-    #: lnN normalisation uncertainty of background processes not listed above.
-    default_norm_uncertainty: float = Field(default=0.10, ge=0)
-    #: Histogram used in the datacards: ``auto`` picks the transfer model, then the
-    #: parametric DNN, then MT_total (the first one that is filled).
-    datacard_discriminant: str = "auto"
-    #: Mass hypotheses drawn in the default plots (empty: lowest, middle and highest).
-    plot_mass_hypotheses: tuple[Annotated[float, Field(gt=0)], ...] = ()
 
 
 class AnalysisConfig(_Model):

@@ -4,7 +4,9 @@ coffea draws its bars whatever its executors' ``status`` says (the iterative and
 executors ignore it) and counts Dask reduction tasks as chunks, so its numbers disagree with
 the run summary. :func:`run_progress` hides them and shows one bar of files and events read,
 advanced as rounds of files finish, that ends exactly at the summary's counts;
-:func:`step` shows a spinner for one long step of a command. Both are silent when disabled.
+:func:`step` shows a spinner for one long step of a command, :class:`Steps` a bar over the
+steps of one (postprocessing, datacards, limits, pseudo-experiments, report). All are silent
+when disabled.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["RunProgress", "quiet_coffea", "run_progress", "step"]
+__all__ = ["RunProgress", "Steps", "quiet_coffea", "run_progress", "step"]
 
 
 @contextlib.contextmanager
@@ -78,3 +80,52 @@ def step(enabled: bool, text: str) -> Iterator[None]:
 
     with Console(stderr=True).status(text):
         yield
+
+
+class Steps:
+    """``total`` steps of one task, shown on stderr as a bar with the last step's name.
+
+    Used by postprocessing, datacards, limits, pseudo-experiments and the report::
+
+        with Steps("datacards", len(masses), enabled=progress) as step:
+            for m in masses:
+                ...
+                step.advance(f"m = {m:g} GeV")
+    """
+
+    def __init__(self, description: str, total: int, *, enabled: bool = True) -> None:
+        self.description = description
+        self.total = max(int(total), 0)
+        self.enabled = enabled and self.total > 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Steps:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("{task.fields[what]}"),
+                console=Console(stderr=True),
+            )  # fmt: skip
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.description, total=self.total, what="")
+        return self
+
+    def advance(self, what: str = "", n: int = 1) -> None:
+        """One (or ``n``) step(s) done; ``what`` names it."""
+        if self._bar is not None:
+            self._bar.update(self._task, advance=n, what=what)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+            self._bar = None

@@ -33,3 +33,20 @@ def cfg():
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def postprocessed(tmp_path_factory, cfg):
+    """The fake processor output postprocessed with the default plot set (PNG only) and its
+    HTML report: ``(output, cfg, postprocess folder, report path)``."""
+    from test_postprocessing_fake_output import make_output
+
+    from hnl_coffea.postprocessing.htmlreport import build_report
+    from hnl_coffea.postprocessing.report import postprocess_output
+
+    pcfg = cfg.with_overrides({"postprocessing.plot_formats": ["png"]})
+    out = make_output(pcfg, n=150)
+    base = tmp_path_factory.mktemp("postprocessed")
+    postprocess_output(out, base / "postprocess", pcfg, plots="default")
+    page = build_report(out, base / "report", pcfg, postprocess_dir=base / "postprocess")
+    return out, pcfg, base / "postprocess", page

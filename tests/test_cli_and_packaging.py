@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from hnl_coffea.cli import main
 
-SUBCOMMANDS = ("generate", "run", "postprocess", "datacards", "train", "bench", "demo", "toys")
+SUBCOMMANDS = (
+    "generate", "run", "postprocess", "datacards", "report", "train", "bench", "demo", "toys",
+)  # fmt: skip
 
 
 def test_every_subcommand_has_help():

@@ -53,7 +53,9 @@ def test_generation_shows_progress(tmp_path):
     assert res.exit_code == 0 and "generating" not in res.output
 
 
-@pytest.mark.parametrize("cmd", ["postprocess", "datacards", "demo", "generate", "run"])
+@pytest.mark.parametrize(
+    "cmd", ["postprocess", "datacards", "report", "toys", "demo", "generate", "run"]
+)
 def test_every_command_takes_no_progress(cmd):
     res = CliRunner().invoke(main, [cmd, "--help"])
     assert "--no-progress" in res.output

@@ -60,19 +60,22 @@ def output():
 
 def test_cards_parse_and_shapes_round_trip(output, cfg, tmp_path):
     paths = write_datacards(output, tmp_path, cfg)
-    card_text = (tmp_path / "m300" / "taumumu.txt").read_text()
+    card_text = (tmp_path / "m300" / "taumumu_2018.txt").read_text()
     card = parse_card(card_text)
-    assert card["bins"] == ["taumumu"] * 4
+    assert card["bins"] == ["taumumu_2018"] * 4
     assert card["index"] == {"HNL": 0, "WZ": 1, "ZZ": 2, "ttbar": 3}
     assert card["shapes"][0] == [
-        "shapes", "*", "taumumu", "shapes.root", "$CHANNEL/$PROCESS",
+        "shapes", "*", "*", "shapes.root", "$CHANNEL/$PROCESS",
         "$CHANNEL/$PROCESS_$SYSTEMATIC",
     ]  # fmt: skip
     assert card["auto"]
     kinds = {n[0]: n[1] for n in card["nuisances"]}
-    assert kinds["lumi_13TeV_2018"] == "lnN" and kinds["tes"] == "shape"
-    lumi = next(n for n in card["nuisances"] if n[0] == "lumi_13TeV_2018")
-    assert lumi[2:] == ["1.025"] * 4
+    # the 2018 luminosity uncertainty in its LUM POG parts; shape systematics per era
+    lumi = {n[0]: n[2:] for n in card["nuisances"] if n[0].startswith("lumi_")}
+    assert lumi == {"lumi_13TeV_2018": ["1.015"] * 4, "lumi_13TeV_correlated": ["1.02"] * 4,
+                    "lumi_13TeV_1718": ["1.002"] * 4}  # fmt: skip
+    assert kinds["tes_2018"] == "shape" and "tes" not in kinds
+    assert kinds["norm_WZ"] == "lnN"
     assert "Asimov" in card_text
     comb = parse_card((tmp_path / "m300" / "combined.txt").read_text())
     assert comb["head"]["imax"] == "5" and len(comb["processes"]) == 20
@@ -80,29 +83,30 @@ def test_cards_parse_and_shapes_round_trip(output, cfg, tmp_path):
 
     # round trip: the shapes file reproduces the rebinned templates (values and variances)
     summary = postprocess_output(output, tmp_path / "pp", cfg, plots="none")
-    rebinned = load(summary.outdir / "rebinned.coffea")["score_transfer"]["m300"]["taumumu"]
+    rebinned = load(summary.outdir / "rebinned.coffea")["score_transfer"]["m300"]["2018"]
+    rebinned = rebinned["taumumu"]
     with uproot.open(tmp_path / "m300" / "shapes.root") as f:
-        wz = f["taumumu/WZ"]
+        wz = f["taumumu_2018/WZ"]
         ref = nominal(rebinned["backgrounds"]["WZ"])
         assert np.allclose(wz.axis().edges(), rebinned["edges"])
         assert np.allclose(wz.values(), ref.values())
         assert np.allclose(wz.variances(), ref.variances())
-        up = f["taumumu/ZZ_tesUp"].values()
+        up = f["taumumu_2018/ZZ_tes_2018Up"].values()
         ref_up = rebinned["backgrounds"]["ZZ"][{"systematic": "tesUp"}].values()
         assert np.allclose(up, ref_up)
         # Asimov data: sum of the background templates
         total = sum(nominal(h).values() for h in rebinned["backgrounds"].values())
-        assert np.allclose(f["taumumu/data_obs"].values(), total)
+        assert np.allclose(f["taumumu_2018/data_obs"].values(), total)
         assert card["observation"][0] == pytest.approx(total.sum(), rel=1e-5)
 
 
 def test_unblind_uses_observed_data(output, cfg, tmp_path):
     write_datacards(output, tmp_path, cfg, unblind=True)
-    text = (tmp_path / "m300" / "tauee.txt").read_text()
+    text = (tmp_path / "m300" / "tauee_2018.txt").read_text()
     assert "# data_obs: observed data" in text
     # every fake data event has weight 1 and a score inside [0, 1]: 300 events in the SR
     with uproot.open(tmp_path / "m300" / "shapes.root") as f:
-        assert f["tauee/data_obs"].values().sum() == pytest.approx(300.0)
+        assert f["tauee_2018/data_obs"].values().sum() == pytest.approx(300.0)
     assert parse_card(text)["observation"] == [300.0]
 
 
@@ -113,6 +117,7 @@ def test_blinded_plots_hide_signal_region_data(output, cfg, tmp_path, monkeypatc
     monkeypatch.setattr(rp, "plot_stack", lambda *a, **k: seen.append((a[1], k["data"])) or [])
     monkeypatch.setattr(rp, "plot_significance", lambda *a, **k: [])
     monkeypatch.setattr(rp, "plot_cutflow", lambda *a, **k: [])
+    monkeypatch.setattr(rp, "plot_limits", lambda *a, **k: [])
     postprocess_output(output, tmp_path / "b", cfg, plots="default")
     sr = [d for base, d in seen if "/SR/" in str(base) or "/binned/" in str(base)]
     cr = [d for base, d in seen if "/CR_ttbar/" in str(base)]
@@ -157,10 +162,8 @@ def test_empty_background_is_left_out(cfg):
     ch = card_channel(cat, use_data=False)
     assert set(ch.processes) == {"HNL", "WZ"}
     assert ch.data_obs.values().tolist() == [4.0, 1.0]
-    text = datacard_text(
-        [ch], {"tauee": {}}, "s.root", lumi_name="lumi", lumi_unc=0.02, norm_unc={},
-        default_norm_unc=0.1,
-    )  # fmt: skip
+    lnn = {"tauee": {"lumi": {"HNL": 0.02, "WZ": 0.02}, "norm_WZ": {"WZ": 0.1}}}
+    text = datacard_text([ch], {"tauee": {}}, "s.root", lnn=lnn)
     parsed = parse_card(text)
     assert parsed["processes"] == ["HNL", "WZ"] and parsed["head"]["kmax"] == "2"
     assert isinstance(CardChannel, type)

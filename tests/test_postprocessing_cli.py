@@ -22,6 +22,7 @@ def test_postprocess_and_datacards_cli(cfg, tmp_path):
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "Transfer model" in res.output and "combined" in res.output
+    assert "limits" in res.output and "6/6" in res.output  # 3 discriminants × 2 masses
     rows = list(csv.DictReader((tmp_path / "pp" / "significance.csv").open()))
     channels = {r["channel"] for r in rows}
     assert channels == {*cfg.channel_names, "average", "combined"}
@@ -40,6 +41,7 @@ def test_postprocess_and_datacards_cli(cfg, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "observed data" in res.output
+    assert "datacards" in res.output and "2/2" in res.output and "m = 500 GeV" in res.output
     assert (tmp_path / "dc" / "m500" / "combined.txt").is_file()
 
 
@@ -52,3 +54,25 @@ def test_unreadable_output_is_a_one_line_error(tmp_path):
     save({"hists": {}}, bad, overwrite=True)
     res = CliRunner().invoke(main, ["datacards", str(bad), "--outdir", str(tmp_path / "o")])
     assert res.exit_code == 1 and "'datasets'" in res.output
+
+
+def test_report_cli_from_a_results_folder(postprocessed, tmp_path):
+    import shutil
+
+    out, _, pdir, _ = postprocessed
+    folder = tmp_path / "results"
+    folder.mkdir()
+    save(out, folder / "hnl_output.zip")
+    shutil.copytree(pdir, folder / "postprocess")
+    res = CliRunner().invoke(
+        main, ["report", str(folder), "--outdir", str(tmp_path / "r"), "--no-progress",
+               "--set", "postprocessing.plot_formats=[png]"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "━" not in res.output  # --no-progress: no bar
+    page = (tmp_path / "r" / "index.html").read_text()
+    n_png = len(list(pdir.rglob("*.png")))
+    assert page.count('<img src="data:image/png;base64,') == n_png
+    assert "Configuration SHA-256" in page
+    res = CliRunner().invoke(main, ["report", str(tmp_path), "--outdir", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "holds no processor output" in res.output

@@ -32,11 +32,42 @@ def _meta(name: str, md: dict) -> dict:
     return {**base, **md}
 
 
-def make_output(cfg, *, seed: int = 1, n: int = 400, with_data: bool = True) -> dict:
-    """The fake output dict (histograms filled with raw weights, not normalised)."""
+#: Σw per event in the fake cutflow (simulation; data: 1).
+CUTFLOW_WEIGHT = 0.9
+
+
+def _cutflow(cfg, n: int, is_data: bool) -> dict:
+    """Cumulative steps (``hnl_coffea.cutflow`` rows): ``total`` SUMW events, then per
+    channel ``n + n // 4`` with three leptons and ``n`` after the b-jet veto."""
+    w = 1.0 if is_data else CUTFLOW_WEIGHT
+
+    def row(k: float) -> dict:
+        return {"events": int(k), "sumw": k * w, "sumw2": k * w * w}
+
+    n_ch = n + n // 4
+    per = {ch: {"total": row(n_ch), "three_leptons": row(n_ch), "bjet_veto": row(n)}
+           for ch in cfg.channel_names}  # fmt: skip
+    nch = len(cfg.channel_names)
+    return {"all": {"total": row(SUMW), "three_leptons": row(nch * n_ch),
+                    "bjet_veto": row(nch * n)}, **per}  # fmt: skip
+
+
+def make_output(
+    cfg, *, seed: int = 1, n: int = 400, with_data: bool = True, eras: tuple[str, ...] = ()
+) -> dict:
+    """The fake output dict (histograms filled with raw weights, not normalised).
+
+    ``eras``: one copy of every dataset per era, named ``<dataset>_<era>`` (default: the
+    datasets above, era 2018)."""
     rng = np.random.default_rng(seed)
     hists = book_histograms(cfg)
-    datasets = {k: _meta(k, v) for k, v in DATASETS.items() if with_data or not v.get("is_data")}
+    chosen = {k: v for k, v in DATASETS.items() if with_data or not v.get("is_data")}
+    if eras:
+        datasets = {
+            f"{k}_{e}": _meta(f"{k}_{e}", {**v, "era": e}) for e in eras for k, v in chosen.items()
+        }
+    else:
+        datasets = {k: _meta(k, v) for k, v in chosen.items()}
     cutflow = {}
     for ds, md in datasets.items():
         is_sig, is_data = md["is_signal"], md["is_data"]
@@ -68,7 +99,7 @@ def make_output(cfg, *, seed: int = 1, n: int = 400, with_data: bool = True) -> 
                                 dataset=ds, region=region, channel=ch, mhyp=m,
                                 systematic=syst, score=score, weight=w,
                             )  # fmt: skip
-        cutflow[ds] = {"all": {"all events": [SUMW, SUMW], "three leptons": [3 * n, 3 * n * 1.0]}}
+        cutflow[ds] = _cutflow(cfg, n, is_data)
     return {
         "hists": hists,
         "sumw": {ds: SUMW for ds, md in datasets.items() if not md["is_data"]},

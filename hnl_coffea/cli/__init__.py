@@ -13,6 +13,7 @@ from .datacards import datacards
 from .demo import demo
 from .generate import generate
 from .postprocess import postprocess
+from .report import report
 from .run import run
 from .toys import toys
 from .train import train
@@ -33,10 +34,11 @@ def main() -> None:
     """hnl-coffea: the CMS HNL → 3ℓ (with τh) columnar analysis.
 
     Typical chain: generate (toy NanoAOD) → run (processor → histograms) →
-    postprocess (binning, significance, plots) → datacards (combine inputs).
+    postprocess (binning, significance, limits, plots) → datacards (combine inputs) →
+    report (one HTML page).
     `hnl-coffea demo` does all of it on an embedded toy sample.
     """
 
 
-for _cmd in (generate, run, postprocess, datacards, train, bench, demo, toys):
+for _cmd in (generate, run, postprocess, datacards, report, train, bench, demo, toys):
     main.add_command(_cmd)

@@ -29,23 +29,18 @@ from .common import (
 @config_options
 @user_errors
 def datacards(
-    file, outdir, unblind, discriminant, scheme, allow_pickle, no_progress, config_files,
+    file, outdir, unblind, discriminant, scheme, no_progress, allow_pickle, config_files,
     overrides,
 ) -> None:  # fmt: skip
-    """Write combine shapes and datacards per channel and mass hypothesis from FILE."""
+    """Write combine shapes and datacards per era × channel, per era and combined over eras,
+    for every mass hypothesis of FILE."""
     from ..postprocessing.combine import write_datacards
-    from ..progress import step
 
     cfg = load_cli_config(config_files, overrides)
-    with step(not no_progress, f"writing datacards from {file}"):
-        paths = write_datacards(
-            read_output(file, allow_pickle),
-            outdir,
-            cfg,
-            unblind=unblind,
-            discriminant=discriminant,
-            scheme=scheme,
-        )
+    paths = write_datacards(
+        read_output(file, allow_pickle), outdir, cfg, unblind=unblind,
+        discriminant=discriminant, scheme=scheme, progress=not no_progress,
+    )  # fmt: skip
     cards = [p for p in paths if p.name == "combined.txt"]
     click.echo(f"wrote {len(paths)} files under {outdir}; combined cards:")
     for p in cards:

@@ -39,23 +39,22 @@ from .common import (
 @config_options
 @user_errors
 def postprocess(
-    file, outdir, scheme, max_rel_unc, unblind, plots, all_plots, allow_pickle, no_progress,
+    file, outdir, scheme, max_rel_unc, unblind, plots, all_plots, no_progress, allow_pickle,
     config_files, overrides,
 ) -> None:  # fmt: skip
-    """Rebin FILE's histograms adaptively, compute significances and draw plots."""
+    """Rebin FILE's histograms adaptively, compute significances and expected limits (also
+    at the configured projections), and draw plots."""
     from rich.console import Console
 
     from ..postprocessing.report import postprocess_output
-    from ..progress import step
 
     cfg = load_cli_config(config_files, overrides)
     output = read_output(file, allow_pickle)
     mode = "all" if all_plots else ("default" if plots else "none")
-    with step(not no_progress, f"postprocessing {file}: binning, significance, plots"):
-        summary = postprocess_output(
-            output, outdir, cfg, scheme=scheme, max_rel_unc=max_rel_unc, unblind=unblind,
-            plots=mode,
-        )  # fmt: skip
+    summary = postprocess_output(
+        output, outdir, cfg, scheme=scheme, max_rel_unc=max_rel_unc, unblind=unblind, plots=mode,
+        progress=not no_progress,
+    )  # fmt: skip
     if not summary.rows:
         signals = [d for d, md in output.get("datasets", {}).items() if md.get("is_signal")]
         why = "no signal dataset (is_signal: true)" if not signals else "no discriminant filled"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from .common import allow_pickle_option, config_options, load_cli_config, read_output, user_errors
+from .common import (
+    allow_pickle_option,
+    config_options,
+    load_cli_config,
+    no_progress_option,
+    read_output,
+    user_errors,
+)
 
 
 @click.command()
@@ -25,12 +32,14 @@ from .common import allow_pickle_option, config_options, load_cli_config, read_o
 )
 @click.option("--unblind", is_flag=True, help="Use the data of a blinded signal region.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for the toys.")
+@no_progress_option
 @allow_pickle_option
 @config_options
 @user_errors
 def toys(
     file, outdir, ntoys, seed, inject_mu, inject_mhyp, injection_toys, hist_name, n_bins,
-    no_nuisances, no_profile, unblind, scheduler, allow_pickle, config_files, overrides,
+    no_nuisances, no_profile, unblind, scheduler, no_progress, allow_pickle, config_files,
+    overrides,
 ) -> None:  # fmt: skip
     """Background-only pseudo-experiments over the mass scan: global significance."""
     from ..config import AnalysisConfig
@@ -55,7 +64,7 @@ def toys(
             output, outdir, cfg, n_toys=ntoys, seed=seed,
             inject=None if inject_mu is None else (inject_mu, inject_mhyp),
             n_injection_toys=injection_toys, nuisances=not no_nuisances, profile=not no_profile,
-            client=client,
+            client=client, progress=not no_progress,
             hist_name=hist_name, n_bins=n_bins, unblind=unblind,
         )  # fmt: skip
     finally:

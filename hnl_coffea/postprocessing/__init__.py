@@ -1,12 +1,19 @@
 """Postprocessing of hnl-coffea's histograms (never event data).
 
-* :mod:`.normalise` — scale each dataset to σ × L / Σw and group into processes;
+* :mod:`.normalise` — scale each dataset to σ × L(era) / Σw and group into processes;
 * :mod:`.binning` — the constant-signal and increasing-signal adaptive binnings, ``rebin``;
+* :mod:`.categories` — one (era, discriminant, channel, mass hypothesis) rebinned consistently,
+  and the one rule for zero and negative yields (``usable_templates``);
 * :mod:`.significance` — S/√B and Asimov significances, combined across bins and channels;
-* :mod:`.categories` — one (discriminant, channel, mass hypothesis) rebinned consistently;
-* :mod:`.plots` — CMS-style stacks, data/MC, significance and cutflow plots (matplotlib);
-* :mod:`.combine` — shapes files and datacards for CMS combine;
-* :mod:`.report` — :func:`postprocess_output`, the whole chain behind ``hnl-coffea postprocess``.
+* :mod:`.limits` — asymptotic CLs expected limits on the Asimov data set;
+* :mod:`.projections` — significance and limits at the analysed and projected luminosities;
+* :mod:`.nuisances` — nuisance names and correlations across eras (cards and limits);
+* :mod:`.combine` — shapes files and datacards for CMS combine, per era and combined;
+* :mod:`.cutflows` — labelled cutflow tables;
+* :mod:`.style`, :mod:`.plots`, :mod:`.plots_stack`, :mod:`.plots_cutflow`,
+  :mod:`.report_plots` — one configured plot style, the CMS-style figures and the plot set;
+* :mod:`.report` — :func:`postprocess_output`, the chain behind ``hnl-coffea postprocess``;
+* :mod:`.htmlreport` — the one-page HTML report behind ``hnl-coffea report``.
 
 Import the submodules directly; this package module stays light (no matplotlib import).
 """

@@ -187,57 +187,38 @@ def _merge_failing(idx: np.ndarray, s, sv, b, bv, max_rel_unc: float, require_si
     return np.array(idx)
 
 
-def _axis_index(h: hist.Hist, axis: int | str | None) -> int:
+def _axis_name(h: hist.Hist, axis: int | str | None) -> str:
+    names = [a.name for a in h.axes]
     if axis is None:
-        return h.ndim - 1
+        return names[-1]
     if isinstance(axis, str):
-        names = [a.name for a in h.axes]
         if axis not in names:
             raise ValueError(f"histogram has no axis {axis!r}; axes: {', '.join(names)}")
-        return names.index(axis)
-    return int(axis)
+        return axis
+    return names[int(axis)]
 
 
 def rebin(h: hist.Hist, edges: Sequence[float], axis: int | str | None = None) -> hist.Hist:
     """``h`` with one axis (default: the last) merged onto ``edges``, a subset of its edges.
 
-    Values and, for ``Weight`` storage, variances are summed; content outside
-    ``[edges[0], edges[-1]]`` goes into the under/overflow bins of the new axis (which has
-    the same flow bins as the old one). All other axes are kept unchanged.
+    hist's own slicing and ``hist.rebin(edges=...)``: values and (``Weight`` storage)
+    variances are summed; content outside ``[edges[0], edges[-1]]`` goes into the
+    under/overflow bins of the new axis. All other axes are kept unchanged.
     """
-    ax_i = _axis_index(h, axis)
-    old = h.axes[ax_i]
-    fine = np.asarray(old.edges, dtype=float)
+    name = _axis_name(h, axis)
+    old = h.axes[name]
     new = np.asarray(edges, dtype=float)
     if len(new) < 2 or np.any(np.diff(new) <= 0):
         raise ValueError("rebin edges must be strictly increasing with at least two entries")
-    pos = np.searchsorted(fine, new)
-    pos = np.clip(pos, 0, len(fine) - 1)
+    fine = np.asarray(old.edges, dtype=float)
     tol = 1e-9 * max(1.0, float(np.abs(fine).max()))
-    if np.any(np.abs(fine[pos] - new) > tol):
-        bad = new[np.abs(fine[pos] - new) > tol][0]
-        raise ValueError(f"rebin edge {bad:g} is not an edge of axis {old.name!r}")
-    under, over = old.traits.underflow, old.traits.overflow
-    if not (under and over) and (pos[0] != 0 or pos[-1] != len(fine) - 1):
-        raise ValueError(f"axis {old.name!r} has no flow bins: edges must span its full range")
-    new_axis = hist.axis.Variable(
-        new, name=old.name, label=old.label, underflow=under, overflow=over
-    )
-    axes = [new_axis if i == ax_i else a for i, a in enumerate(h.axes)]
-    out = hist.Hist(*axes, storage=h.storage_type())
-    off = 1 if under else 0
-    # reduceat groups in flow coordinates: [under + below], bins..., [above + over]
-    starts = np.concatenate(
-        ([0] if under else [], pos[:-1] + off, [pos[-1] + off] if over else [])
-    ).astype(int)
-    src = h.view(flow=True)
-    dst = out.view(flow=True)
-    fields = ("value", "variance") if h.storage_type is hist.storage.Weight else (None,)
-    for f in fields:
-        arr = np.asarray(src[f] if f else src, dtype=float)
-        summed = np.add.reduceat(arr, starts, axis=ax_i) if arr.size else dst[f] if f else dst
-        if f:
-            dst[f] = summed
-        else:
-            dst[...] = summed
-    return out
+    pos = np.clip(np.searchsorted(fine, new - tol), 0, len(fine) - 1)
+    foreign = np.abs(fine[pos] - new) > tol
+    if np.any(foreign):
+        raise ValueError(f"rebin edge {new[foreign][0]:g} is not an edge of axis {name!r}")
+    full = pos[0] == 0 and pos[-1] == len(fine) - 1
+    if not full and not (old.traits.underflow and old.traits.overflow):
+        raise ValueError(f"axis {name!r} has no flow bins: edges must span its full range")
+    # crop first (hist moves the cropped content into the flow bins), then merge
+    cropped = h if full else h[{name: slice(int(pos[0]), int(pos[-1]))}]
+    return cropped[{name: hist.rebin(edges=list(fine[pos]))}]

@@ -10,23 +10,32 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import hist
 import numpy as np
 
+from ..config import AnalysisConfig
 from ..histograms import NOMINAL
 from .binning import BinningWarning, constant_signal_edges, increasing_signal_edges, rebin
 from .normalise import ProcessHists
 
 __all__ = [
+    "ALL_ERAS",
     "DISCRIMINANTS",
     "BinnedCategory",
     "bin_category",
+    "binned_categories",
     "choose_discriminant",
+    "first_era_choice",
     "masses_for",
     "nominal",
+    "plot_masses",
+    "project",
     "select",
+    "usable_templates",
 ]
 
 #: Discriminants compared in the significance plots, with their legend labels.
@@ -35,6 +44,9 @@ DISCRIMINANTS: dict[str, str] = {
     "score_parametric": "Parametric DNN",
     "score_transfer": "Transfer model",
 }
+
+#: The ``era`` of results combining several eras.
+ALL_ERAS = "all"
 
 SCHEMES = {"increasing": increasing_signal_edges, "constant": constant_signal_edges}
 
@@ -52,10 +64,15 @@ class BinnedCategory:
     signal_name: str
     data: hist.Hist | None = None
     warnings: list[str] = field(default_factory=list)
+    era: str = ""
 
     @property
     def signal_yields(self) -> np.ndarray:
         return nominal(self.signal).values()
+
+    def backgrounds_nominal(self, process: str) -> np.ndarray:
+        """Nominal yields per bin of one background process."""
+        return nominal(self.backgrounds[process]).values()
 
     @property
     def background_yields(self) -> np.ndarray:
@@ -111,6 +128,51 @@ def clip_negative_bins(h: hist.Hist) -> tuple[hist.Hist, int]:
     return out, int(neg.sum())
 
 
+def usable_templates(
+    processes: dict[str, hist.Hist], where: str = ""
+) -> tuple[dict[str, hist.Hist], list[str]]:
+    """The templates every output uses — plots, significances and datacards alike.
+
+    A bin with a negative yield (negative generator weights) is floored at 0 and keeps its
+    statistical variance (so the plotted band and combine's ``autoMCStats`` see the same
+    uncertainty); a process whose total nominal yield is not positive is removed. Returns
+    the templates and one note per change.
+    """
+    out, notes = {}, []
+    for p, h in processes.items():
+        clipped, n = clip_negative_bins(h)
+        total = float(nominal(clipped).values().sum()) if _has_syst(h) else clipped.values().sum()
+        if not total > 0:
+            notes.append(
+                f"{where}{p}: no positive yield, left out of plots, significance and cards"
+            )
+            continue
+        if n:
+            notes.append(f"{where}{p}: {n} negative bin(s) set to 0 (statistical error kept)")
+        out[p] = clipped
+    return out, notes
+
+
+def _has_syst(h: hist.Hist) -> bool:
+    return "systematic" in [a.name for a in h.axes]
+
+
+def project(h: hist.Hist, region: str, channel: str | None) -> hist.Hist:
+    """``h`` in one region and channel (``None``: summed over channels), mhyp-free."""
+    out = select(h, region=region, channel=channel)
+    if channel is None and "channel" in [a.name for a in out.axes]:
+        out = out[{"channel": sum}]
+    return out
+
+
+def plot_masses(masses: Sequence[float], wanted: Sequence[float]) -> list[float]:
+    """The configured plot masses, else the lowest, middle and highest available."""
+    if wanted:
+        return [m for m in masses if any(math.isclose(m, w) for w in wanted)]
+    ms = sorted(masses)
+    return sorted({ms[0], ms[len(ms) // 2], ms[-1]}) if ms else []
+
+
 def bin_category(
     ph: ProcessHists,
     discriminant: str,
@@ -121,6 +183,7 @@ def bin_category(
     scheme: str = "increasing",
     max_rel_unc: float = 0.15,
     require_signal: bool = False,
+    era: str = "",
 ) -> BinnedCategory:
     """Adaptive edges from the nominal signal and background, applied to every histogram."""
     if scheme not in SCHEMES:
@@ -152,11 +215,13 @@ def bin_category(
     data = None
     if ph.data is not None:
         data = rebin(select(ph.data, **cut), edges)
-    backgrounds, notes = {}, [str(w.message) for w in caught]
-    for p, h in bkgs.items():
-        backgrounds[p], n_clipped = clip_negative_bins(rebin(h, edges))
-        if n_clipped:
-            notes.append(f"{channel} m={mass:g}: {p}: {n_clipped} negative bin(s) clipped to 0")
+    backgrounds, notes = usable_templates(
+        {p: rebin(h, edges) for p, h in bkgs.items()}, f"{channel} m={mass:g}: "
+    )
+    where = f"{era} " if era else ""
+    notes = [f"{where}{channel} m={mass:g}: {w.message}" for w in caught] + [
+        where + n for n in notes
+    ]
     return BinnedCategory(
         discriminant=discriminant,
         channel=channel,
@@ -167,6 +232,7 @@ def bin_category(
         signal_name=ph.signal_name_at(mass),
         data=data,
         warnings=notes,
+        era=era,
     )
 
 
@@ -183,3 +249,43 @@ def choose_discriminant(norm: dict[str, ProcessHists], wanted: str = "auto") -> 
     raise ValueError(
         "no filled discriminant histogram (score_transfer, score_parametric, mt_total)"
     )
+
+
+def first_era_choice(norms: Mapping[str, dict[str, ProcessHists]], wanted: str = "auto") -> str:
+    """:func:`choose_discriminant` of the first era (in order) that has one."""
+    errors = []
+    for norm in norms.values():
+        try:
+            return choose_discriminant(norm, wanted)
+        except ValueError as err:
+            errors.append(str(err))
+    raise ValueError(errors[0] if errors else "no era in the output")
+
+
+def binned_categories(
+    norms: Mapping[str, dict[str, ProcessHists]],
+    output: Mapping[str, Any],
+    cfg: AnalysisConfig,
+    discriminants: Sequence[str],
+    *,
+    scheme: str | None = None,
+    max_rel_unc: float | None = None,
+) -> list[BinnedCategory]:
+    """Every (era, discriminant, mass hypothesis, channel) category of the signal region,
+    from per-era normalised histograms ``norms`` (era → :func:`~.normalise_output`)."""
+    pp = cfg.postprocessing
+    cats = []
+    for era, norm in norms.items():
+        for disc in discriminants:
+            ph = norm.get(disc)
+            if ph is None or not any(h.values().sum() != 0 for h in ph.backgrounds.values()):
+                continue
+            for mass in masses_for(ph, output["hists"][disc]):
+                for ch in cfg.channel_names:
+                    cats.append(
+                        bin_category(ph, disc, ch, mass, region=pp.signal_region,
+                                     scheme=scheme or pp.binning_scheme,
+                                     max_rel_unc=max_rel_unc or pp.max_rel_unc,
+                                     require_signal=pp.require_signal, era=era)
+                    )  # fmt: skip
+    return cats

@@ -1,27 +1,30 @@
-"""Inputs for CMS ``combine``: shapes ROOT files (uproot) and datacards.
+"""Inputs for CMS ``combine``: shapes ROOT files (uproot) and datacards, per era and combined.
 
 Per mass hypothesis the export writes, into ``<outdir>/m<mass>/``,
 
-* ``shapes.root`` with one directory per channel holding ``<process>``, ``data_obs`` and
-  ``<process>_<systematic>Up/Down`` histograms (``TH1D`` with sum of squared weights);
-* ``<channel>.txt``, one datacard per channel, and ``combined.txt`` with all channels.
+* ``shapes.root`` with one directory per datacard bin ``<channel>_<era>`` holding
+  ``<process>``, ``data_obs`` and ``<process>_<nuisance>Up/Down`` (``TH1D`` with Σw²);
+* ``<channel>_<era>.txt``, one card per bin; ``combined_<era>.txt``, the channels of one
+  era; and ``combined.txt``, every era × channel bin.
 
-Cards use ``shapes * <bin> shapes.root $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``,
+Cards use ``shapes * * shapes.root $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC``,
 rates ``-1`` (taken from the histograms), the signal at process index 0 and backgrounds at
-1, 2, ..., an lnN luminosity uncertainty (from the era configuration) on every process, an
-lnN normalisation uncertainty per background, every systematic variation found in the
-histograms as a ``shape`` nuisance, and ``* autoMCStats 0`` for the template statistics.
+1, 2, .... Nuisances (named by :mod:`.nuisances`): the luminosity split into its configured
+parts (lnN on every process; a part shared by eras is correlated), an lnN normalisation per
+background, every systematic variation of the histograms as a ``shape`` nuisance (era
+suffix unless configured as correlated across eras) and ``* autoMCStats 0``.
 
 ``data_obs`` is the observed data only when data exist and are unblinded; otherwise it is the
 Asimov data set (the sum of the expected backgrounds), which the card states in a comment.
-Negative bins are clipped to zero with a warning; empty backgrounds are left out of a channel.
+The templates are those of :func:`~.categories.usable_templates` (negative bins floored at 0,
+processes without positive yield left out), as in the plots and significances.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +33,14 @@ import numpy as np
 import uproot
 
 from ..config import AnalysisConfig
+from ..progress import Steps
 from .categories import BinnedCategory, clip_negative_bins, nominal, select
+from .nuisances import era_nuisance, lnn_uncertainties
 
 __all__ = [
     "CardChannel",
     "card_channel",
-    "lumi_nuisance",
+    "card_lnn",
     "write_datacards",
     "clip_negative",
     "datacard_text",
@@ -57,6 +62,8 @@ class CardChannel:
     processes: dict[str, hist.Hist]
     data_obs: hist.Hist
     observed: bool = False
+    era: str = ""
+    channel: str = ""
 
 
 def validate_names(names: Iterable[str], what: str) -> list[str]:
@@ -89,8 +96,11 @@ def _integral(h: hist.Hist) -> float:
     return float(h.values().sum())
 
 
-def _templates(ch: CardChannel) -> tuple[dict[str, hist.Hist], dict[str, set[str]]]:
-    """Clipped templates ``{name: 1D hist}`` of a channel and the shape systs per process."""
+def _templates(
+    ch: CardChannel, rename: Callable[[str], str]
+) -> tuple[dict[str, hist.Hist], dict[str, set[str]]]:
+    """Templates ``{name: 1D hist}`` of a channel and the (renamed) shape nuisances per
+    process; a variation without positive yield in either direction is left out."""
     out: dict[str, hist.Hist] = {}
     systs: dict[str, set[str]] = {}
     for proc, h in ch.processes.items():
@@ -100,20 +110,27 @@ def _templates(ch: CardChannel) -> tuple[dict[str, hist.Hist], dict[str, set[str
             up = clip_negative(select(h, systematic=f"{syst}Up"), f"{ch.name}/{proc}_{syst}Up")
             dn = clip_negative(select(h, systematic=f"{syst}Down"), f"{ch.name}/{proc}_{syst}Down")
             if _integral(up) > 0 and _integral(dn) > 0 and _integral(out[proc]) > 0:
-                out[f"{proc}_{syst}Up"], out[f"{proc}_{syst}Down"] = up, dn
-                systs[proc].add(syst)
+                name = rename(syst)
+                out[f"{proc}_{name}Up"], out[f"{proc}_{name}Down"] = up, dn
+                systs[proc].add(name)
     out["data_obs"] = clip_negative(ch.data_obs, f"{ch.name}/data_obs")
     return out, systs
 
 
-def write_shapes(path: Path, channels: Sequence[CardChannel]) -> dict[str, dict[str, set[str]]]:
-    """Write the shapes ROOT file; returns the shape systematics per channel and process."""
+def write_shapes(
+    path: Path,
+    channels: Sequence[CardChannel],
+    rename: Callable[[str, CardChannel], str] | None = None,
+) -> dict[str, dict[str, set[str]]]:
+    """Write the shapes ROOT file; returns the shape nuisances per channel and process.
+    ``rename(systematic, channel)`` gives a variation's nuisance name (default: unchanged)."""
     validate_names([c.name for c in channels], "channel")
     systs: dict[str, dict[str, set[str]]] = {}
     with uproot.recreate(path) as f:
         for ch in channels:
             validate_names(list(ch.processes), f"process (channel {ch.name})")
-            templates, systs[ch.name] = _templates(ch)
+            names = (lambda s, c=ch: rename(s, c)) if rename else (lambda s: s)
+            templates, systs[ch.name] = _templates(ch, names)
             for name, h in templates.items():
                 f[f"{ch.name}/{name}"] = h
     return systs
@@ -128,13 +145,14 @@ def datacard_text(
     systs: Mapping[str, Mapping[str, set[str]]],
     shapes_file: str,
     *,
-    lumi_name: str,
-    lumi_unc: float,
-    norm_unc: Mapping[str, float],
-    default_norm_unc: float,
+    lnn: Mapping[str, Mapping[str, Mapping[str, float]]],
     comments: Sequence[str] = (),
 ) -> str:
-    """The datacard for ``channels`` (one bin each); background indices are shared."""
+    """The datacard for ``channels`` (one bin each); background indices are shared.
+
+    ``lnn``: per channel, ``{nuisance: {process: relative uncertainty}}`` (log-normal);
+    ``systs``: per channel and process, the shape nuisances found in the shapes file.
+    """
     backgrounds = sorted({p for c in channels for p in c.processes if p != c.signal})
     signals = sorted({c.signal for c in channels})
     index = {s: -i for i, s in enumerate(signals)} | {b: i + 1 for i, b in enumerate(backgrounds)}
@@ -150,23 +168,28 @@ def datacard_text(
         else "# data_obs: Asimov data set (sum of expected backgrounds), not observed data"
     )
     nuisances: list[str] = []
-    lumi = f"{1 + lumi_unc:.4g}"
-    nuisances.append(_row(f"{lumi_name} lnN", [lumi for _ in cols], width))
-    for b in backgrounds:
-        unc = f"{1 + norm_unc.get(b, default_norm_unc):.4g}"
-        nuisances.append(_row(f"norm_{b} lnN", [unc if p == b else "-" for _, p in cols], width))
-    shape_names = sorted({s for per in systs.values() for ss in per.values() for s in ss})
+    lnn_names = list(dict.fromkeys(n for c in channels for n in lnn.get(c.name, {})))
+    validate_names(lnn_names, "lnN nuisance")
+    for n in lnn_names:
+        cells = []
+        for c, p in cols:
+            unc = lnn.get(c, {}).get(n, {}).get(p)
+            cells.append("-" if unc is None else f"{1 + unc:.4g}")
+        nuisances.append(_row(f"{n} lnN", cells, width))
+    shape_names = sorted({s for c in channels for ss in systs.get(c.name, {}).values() for s in ss})
     validate_names(shape_names, "systematic")
+    clash = sorted(set(shape_names) & set(lnn_names))
+    if clash:
+        raise ValueError(f"nuisance(s) {clash} are both lnN and shape")
     for s in shape_names:
         cells = ["1" if s in systs.get(c, {}).get(p, set()) else "-" for c, p in cols]
         nuisances.append(_row(f"{s} shape", cells, width))
-    bin_sel = channels[0].name if len(channels) == 1 else "*"
     lines += [
         f"imax {len(channels)} number of channels",
         f"jmax {len(signals) + len(backgrounds) - 1} number of processes minus 1",
         f"kmax {len(nuisances)} number of nuisance parameters",
         _RULE,
-        f"shapes * {bin_sel} {shapes_file} $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC",
+        f"shapes * * {shapes_file} $CHANNEL/$PROCESS $CHANNEL/$PROCESS_$SYSTEMATIC",
         _RULE,
         _row("bin", [c.name for c in channels], width),
         _row("observation", [f"{_integral(c.data_obs):.6g}" for c in channels], width),
@@ -182,8 +205,9 @@ def datacard_text(
     return "\n".join(lines) + "\n"
 
 
-def card_channel(cat: BinnedCategory, use_data: bool) -> CardChannel:
-    """A datacard bin from a binned category; empty backgrounds are left out."""
+def card_channel(cat: BinnedCategory, use_data: bool, era: str = "") -> CardChannel:
+    """A datacard bin ``<channel>_<era>`` from a binned category (whose templates already
+    leave out processes without positive yield)."""
     procs: dict[str, hist.Hist] = {cat.signal_name: cat.signal}
     for p, h in cat.backgrounds.items():
         if p == cat.signal_name:
@@ -201,14 +225,14 @@ def card_channel(cat: BinnedCategory, use_data: bool) -> CardChannel:
         observed = False
         view = data_obs.view(flow=True)
         view["variance"] = np.clip(view["value"], 0, None)  # Poisson-like for Asimov data
-    return CardChannel(cat.channel, cat.signal_name, procs, data_obs, observed)
+    name = f"{cat.channel}_{era}" if era else cat.channel
+    return CardChannel(name, cat.signal_name, procs, data_obs, observed, era, cat.channel)
 
 
-def lumi_nuisance(cfg: AnalysisConfig) -> tuple[str, float]:
-    """The lnN luminosity nuisance name and relative uncertainty of the configured era."""
-    era = cfg.era_config
-    energy = "13TeV" if era.run == 2 else "13p6TeV"
-    return f"lumi_{energy}_{era.name}", era.luminosity_uncertainty
+def card_lnn(cfg: AnalysisConfig, card: CardChannel) -> dict[str, dict[str, float]]:
+    """The log-normal nuisances of one card bin (see :mod:`.nuisances`)."""
+    bkgs = [p for p in card.processes if p != card.signal]
+    return lnn_uncertainties(cfg, card.era or cfg.era, card.signal, bkgs)
 
 
 def write_datacards(
@@ -220,50 +244,50 @@ def write_datacards(
     discriminant: str | None = None,
     scheme: str | None = None,
     max_rel_unc: float | None = None,
+    progress: bool = False,
 ) -> list[Path]:
-    """Shapes files, per-channel and combined datacards for every mass hypothesis.
+    """Shapes files and datacards per era × channel, per era and combined, for every mass
+    hypothesis (see the module docstring). Returns the written paths.
 
-    Returns the written paths (cards and shapes files). ``discriminant``, ``scheme`` and
-    ``max_rel_unc`` default to the ``postprocessing`` section of the configuration.
+    ``discriminant``, ``scheme`` and ``max_rel_unc`` default to the ``postprocessing``
+    section of the configuration.
     """
-    from .categories import bin_category, choose_discriminant, masses_for
-    from .normalise import normalise_output
+    from .categories import binned_categories, first_era_choice
+    from .normalise import normalise_output, output_eras
 
     pp = cfg.postprocessing
-    norm = normalise_output(output, cfg)
-    disc = discriminant or choose_discriminant(norm, pp.datacard_discriminant)
-    ph = norm[disc]
+    scheme = scheme or pp.binning_scheme
+    eras = output_eras(output, cfg)
+    norms = {e: normalise_output(output, cfg, eras=[e]) for e in eras}
+    disc = discriminant or first_era_choice(norms, pp.datacard_discriminant)
     use_data = unblind or pp.signal_region not in pp.blinded_regions
-    lumi_name, lumi_unc = lumi_nuisance(cfg)
+    cats = binned_categories(norms, output, cfg, [disc], scheme=scheme, max_rel_unc=max_rel_unc)
+    masses = sorted({c.mass for c in cats})
     outdir = Path(outdir)
     written: list[Path] = []
-    for mass in masses_for(ph, output["hists"][disc]):
-        cards = []
-        for ch in cfg.channel_names:
-            cat = bin_category(
-                ph, disc, ch, mass, region=pp.signal_region, scheme=scheme or pp.binning_scheme,
-                max_rel_unc=max_rel_unc or pp.max_rel_unc, require_signal=pp.require_signal,
-            )  # fmt: skip
-            cards.append(card_channel(cat, use_data))
-        mdir = outdir / f"m{mass:g}"
-        mdir.mkdir(parents=True, exist_ok=True)
-        systs = write_shapes(mdir / "shapes.root", cards)
-        written.append(mdir / "shapes.root")
-        common = dict(
-            lumi_name=lumi_name, lumi_unc=lumi_unc, norm_unc=pp.norm_uncertainties,
-            default_norm_unc=pp.default_norm_uncertainty,
-        )  # fmt: skip
-        head = [f"hnl-coffea datacard: HNL m = {mass:g} GeV, era {cfg.era}, discriminant {disc}"]
-        head.append(f"adaptive binning: {scheme or pp.binning_scheme}-signal scheme")
-        for card in cards:
-            text = datacard_text(
-                [card], systs, "shapes.root", comments=[*head, f"channel {card.name}"], **common
-            )
-            (mdir / f"{card.name}.txt").write_text(text)
-            written.append(mdir / f"{card.name}.txt")
-        text = datacard_text(
-            cards, systs, "shapes.root", comments=[*head, "all channels"], **common
-        )
-        (mdir / "combined.txt").write_text(text)
-        written.append(mdir / "combined.txt")
+    rename = lambda syst, ch: era_nuisance(syst, ch.era, cfg)  # noqa: E731
+    with Steps("datacards", len(masses), enabled=progress) as step:
+        for mass in masses:
+            cards = [card_channel(c, use_data, c.era) for c in cats if c.mass == mass]
+            mdir = outdir / f"m{mass:g}"
+            mdir.mkdir(parents=True, exist_ok=True)
+            systs = write_shapes(mdir / "shapes.root", cards, rename)
+            written.append(mdir / "shapes.root")
+            lnn = {c.name: card_lnn(cfg, c) for c in cards}
+            head = [f"hnl-coffea datacard: HNL m = {mass:g} GeV, discriminant {disc}",
+                    f"adaptive binning: {scheme}-signal scheme"]  # fmt: skip
+            groups = [([c], f"{c.name}.txt", f"channel {c.channel}, era {c.era}") for c in cards]
+            for e in eras:
+                per_era = [c for c in cards if c.era == e]
+                if per_era:
+                    groups.append((per_era, f"combined_{e}.txt", f"all channels, era {e}"))
+            groups.append((cards, "combined.txt", f"all channels, eras {', '.join(eras)}"))
+            for group, fname, what in groups:
+                lumi = ", ".join(f"{e} {cfg.eras[e].luminosity_fb:g}/fb" for e in
+                                 dict.fromkeys(c.era for c in group))  # fmt: skip
+                text = datacard_text(group, systs, "shapes.root", lnn=lnn,
+                                     comments=[*head, what, f"luminosity: {lumi}"])  # fmt: skip
+                (mdir / fname).write_text(text)
+                written.append(mdir / fname)
+            step.advance(f"m = {mass:g} GeV")
     return written

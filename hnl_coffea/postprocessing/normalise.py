@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +30,12 @@ __all__ = [
     "OutputError",
     "ProcessHists",
     "dataset_scale",
+    "dataset_era",
     "dataset_scales",
+    "output_eras",
     "group_processes",
     "luminosity_fb",
     "normalise_output",
-    "scale_hist",
     "sumw_differences",
     "validate_output",
 ]
@@ -105,7 +106,7 @@ def dataset_scale(
         sumw = meta["sumw"]
     if sumw is None or not sumw > 0:
         raise OutputError(f"dataset {name!r}: sum of generator weights is missing or not positive")
-    return float(xsec) * 1000.0 * luminosity_fb(cfg, meta.get("era")) / float(sumw)
+    return float(xsec) * 1000.0 * luminosity_fb(cfg, dataset_era(meta, cfg)) / float(sumw)
 
 
 #: Relative difference between metadata and accumulated Σw above which the run says so.
@@ -139,32 +140,26 @@ def dataset_scales(output: Mapping[str, Any], cfg: AnalysisConfig) -> dict[str, 
     }
 
 
-def scale_hist(h: hist.Hist, k: float) -> hist.Hist:
-    """A copy of ``h`` with values × k and (Weight storage) variances × k²."""
-    out = h.copy()
-    view = out.view(flow=True)
-    if out.storage_type is hist.storage.Weight:
-        view["value"] *= k
-        view["variance"] *= k * k
-    else:
-        view *= k
-    return out
-
-
 def group_processes(
-    h: hist.Hist, datasets: Mapping[str, Mapping[str, Any]], scales: Mapping[str, float]
+    h: hist.Hist,
+    datasets: Mapping[str, Mapping[str, Any]],
+    scales: Mapping[str, float],
+    keep: Collection[str] | None = None,
 ) -> ProcessHists:
-    """Split ``h`` by its ``dataset`` axis into normalised backgrounds, signals and data."""
+    """Split ``h`` by its ``dataset`` axis into normalised backgrounds, signals and data
+    (only the datasets in ``keep`` when given)."""
     out = ProcessHists()
     for name in h.axes["dataset"]:
         if name not in datasets:
             raise OutputError(f"dataset {name!r} is in the histograms but has no metadata")
+        if keep is not None and name not in keep:
+            continue
         meta = datasets[name]
         part = h[{"dataset": name}]
         if meta.get("is_data"):
             out.data = part if out.data is None else out.data + part
             continue
-        part = scale_hist(part, scales.get(name, 1.0))
+        part = part * scales.get(name, 1.0)  # values × k, Weight variances × k²
         if meta.get("is_signal"):
             m = meta.get("m_hnl")
             if m is None:
@@ -180,10 +175,33 @@ def group_processes(
     return out
 
 
-def normalise_output(output: Mapping[str, Any], cfg: AnalysisConfig) -> dict[str, ProcessHists]:
-    """Every histogram of the processor output, normalised and grouped by process."""
+def dataset_era(meta: Mapping[str, Any], cfg: AnalysisConfig) -> str:
+    """The era of a dataset: its ``era`` metadata, else the configured era."""
+    era = meta.get("era")
+    return cfg.era if era in (None, "") else str(era)
+
+
+def output_eras(output: Mapping[str, Any], cfg: AnalysisConfig) -> list[str]:
+    """The eras of the output's datasets, in the order of the configuration's era table."""
+    validate_output(output)
+    seen = {dataset_era(meta, cfg) for meta in output["datasets"].values()}
+    unknown = sorted(seen - set(cfg.eras))
+    if unknown:
+        raise OutputError(f"era(s) {unknown} of the output are not in the configuration")
+    return [e for e in cfg.eras if e in seen]
+
+
+def normalise_output(
+    output: Mapping[str, Any], cfg: AnalysisConfig, *, eras: Collection[str] | None = None
+) -> dict[str, ProcessHists]:
+    """Every histogram of the processor output, normalised and grouped by process
+    (only the datasets of ``eras`` when given)."""
     validate_output(output)
     scales = dataset_scales(output, cfg)
+    keep = None
+    if eras is not None:
+        keep = {n for n, m in output["datasets"].items() if dataset_era(m, cfg) in set(eras)}
     return {
-        name: group_processes(h, output["datasets"], scales) for name, h in output["hists"].items()
+        name: group_processes(h, output["datasets"], scales, keep)
+        for name, h in output["hists"].items()
     }

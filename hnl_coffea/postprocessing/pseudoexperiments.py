@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from scipy import stats
 
+from ..progress import Steps
 from .pseudoexperiments_fit import fit_mu_fixed, interpolation_terms, point_groups, profile_fit
 from .pseudoexperiments_fit import smooth_step as smooth_step
 
@@ -391,13 +392,15 @@ def run_toys(
     block_size: int = 1000,
     chunk: int | None = None,
     client=None,  # noqa: ANN001 - optional distributed.Client
+    progress: bool = False,
 ) -> ScanResult:
     """Throw ``n_toys`` toys in seeded blocks and scan them, on a Dask client when given.
 
     ``nuisances`` draws the nuisances in the toys, ``profile`` profiles them in the fits.
     Block ``i`` always uses ``SeedSequence(seed).spawn(...)[i]``, so the result is the same
     with or without a client. ``chunk`` bounds the toys held in memory at once (default:
-    about 4·10⁶ entries of the fits' bin × parameter arrays).
+    about 4·10⁶ entries of the fits' bin × parameter arrays). ``progress`` shows a bar over
+    the blocks.
     """
     if n_toys <= 0:
         raise ValueError(f"n_toys must be positive, got {n_toys}")
@@ -409,11 +412,20 @@ def run_toys(
     sizes = [min(block_size, n_toys - s) for s in range(0, n_toys, block_size)]
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     args = [(templates, n, s, nuisances, injected, chunk, profile) for n, s in zip(sizes, seeds)]
-    if client is None:
-        return ScanResult.concatenate([_toy_block(*a) for a in args])
-    [tmpl_future] = client.scatter([templates], broadcast=True)
-    futures = [client.submit(_toy_block, tmpl_future, *a[1:], pure=False) for a in args]
-    return ScanResult.concatenate(client.gather(futures))
+    with Steps("toys", len(args), enabled=progress) as step:
+        if client is None:
+            blocks = []
+            for a in args:
+                blocks.append(_toy_block(*a))
+                step.advance(f"{a[1]} toys")
+            return ScanResult.concatenate(blocks)
+        from distributed import as_completed
+
+        [tmpl_future] = client.scatter([templates], broadcast=True)
+        futures = [client.submit(_toy_block, tmpl_future, *a[1:], pure=False) for a in args]
+        for _ in as_completed(futures):
+            step.advance()
+        return ScanResult.concatenate(client.gather(futures))
 
 
 def local_pvalue(z: np.ndarray | float) -> np.ndarray:

@@ -246,6 +246,7 @@ def run_pseudoexperiments(
     profile: bool = True,
     client=None,  # noqa: ANN001 - optional distributed.Client
     plots: bool = True,
+    progress: bool = False,
     **template_options: Any,
 ) -> dict:
     """Background-only toys over the scan; write ``toys.json`` (+ plots) and return the report.
@@ -259,8 +260,9 @@ def run_pseudoexperiments(
         cfg = AnalysisConfig.model_validate(output["config"])
     templates, observed, blocks = templates_from_output(output, cfg, **template_options)
     bkg_only = pe.run_toys(
-        templates, n_toys, seed, nuisances=nuisances, profile=profile, client=client
-    )
+        templates, n_toys, seed, nuisances=nuisances, profile=profile, client=client,
+        progress=progress,
+    )  # fmt: skip
     labels = templates.point_labels
     rep: dict[str, Any] = {
         "n_toys": n_toys,

@@ -18,9 +18,10 @@ import numpy as np
 from coffea import processor
 
 from hnl_coffea.channels import select
+from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
 from hnl_coffea.config import AnalysisConfig, load_config
 from hnl_coffea.corrections.evaluators import CorrectionProvider
-from hnl_coffea.corrections.shifts import shape_variations
+from hnl_coffea.corrections.shifts import Shifted, shape_variations
 from hnl_coffea.corrections.weights import event_weights
 from hnl_coffea.cutflow import cutflow
 from hnl_coffea.data import (
@@ -41,7 +42,7 @@ from hnl_coffea.histograms import (
 )
 from hnl_coffea.models.inference import ModelRunner
 from hnl_coffea.models.outputs import evaluate_models
-from hnl_coffea.nanoaod import NanoLayout, detect_layout
+from hnl_coffea.nanoaod import NanoLayout
 from hnl_coffea.objects import load_objects, preselection
 
 __all__ = ["HNLProcessor"]
@@ -74,7 +75,7 @@ class HNLProcessor(processor.ProcessorABC):
         self.systematics = systematics
         self.fast_variations = fast_variations
         self._runners: dict[str, ModelRunner] | None = None
-        self._providers: dict[tuple[str, str], CorrectionProvider] = {}
+        self.providers = ProviderCache()
 
     # -- lazily built, never pickled with state -----------------------------------------------
     @property
@@ -82,14 +83,6 @@ class HNLProcessor(processor.ProcessorABC):
         if self._cfg is None:
             self._cfg = load_config(self._cfg_source)
         return self._cfg
-
-    def provider(self, cfg: AnalysisConfig) -> CorrectionProvider:
-        """The correction files of one era's view of the configuration (built once per
-        worker and era)."""
-        key = (cfg.era, cfg.deeptau_version)
-        if key not in self._providers:
-            self._providers[key] = CorrectionProvider(cfg)
-        return self._providers[key]
 
     @property
     def runners(self) -> dict[str, ModelRunner]:
@@ -103,9 +96,7 @@ class HNLProcessor(processor.ProcessorABC):
         return self._runners
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_providers"] = {}
-        return state
+        return dict(self.__dict__)
 
     # -- per chunk -------------------------------------------------------------------------------
     def process(self, events) -> dict[str, Any]:
@@ -115,9 +106,7 @@ class HNLProcessor(processor.ProcessorABC):
             return run_partitions(self, events)
         meta = dataset_metadata(events.metadata["dataset"], events.metadata, self.cfg.era)
         # every step below reads the configuration as seen by this dataset's era
-        cfg = self.cfg.for_era(meta.era)
-        layout = detect_layout(events, cfg.objects.tau.deeptau_version, prefer=cfg.deeptau_version)
-        cfg = cfg.for_era(meta.era, deeptau=layout.deeptau)
+        cfg, layout = era_view(events, self.cfg, meta.era)
         dataset = meta.name
         filename = str(events.metadata.get("filename", "?"))
         n_total = len(events)
@@ -132,7 +121,7 @@ class HNLProcessor(processor.ProcessorABC):
             "datasets": {dataset: meta.to_dict()},
             "sumw": {dataset: float(n_total if meta.is_data else ak.sum(events.genWeight))},
         }
-        chunk = _Chunk(out["hists"], dataset, cfg, self.provider(cfg), layout, meta.is_data)
+        chunk = _Chunk(out["hists"], dataset, cfg, self.providers(cfg), layout, meta.is_data)
         pre_rows: dict[str, dict[str, float]] = {}
         if meta.is_data:
             events, pre_rows, lumis, cert = _data_rules(events, cfg, meta.primary_dataset)
@@ -146,8 +135,9 @@ class HNLProcessor(processor.ProcessorABC):
         # they would fail its first step (``three_leptons``) anyway.
         total_row = _row(events, meta.is_data)
         events = events[np.asarray(preselection(load_objects(events, cfg, layout), cfg))]
-        objs = load_objects(events, cfg, layout)
-        sel = select(events, cfg, objs, layout)
+        raw, objs, sel = nominal_selection(
+            events, cfg, layout, chunk.provider, is_data=meta.is_data
+        )
         per_event = np.ones(len(events))
         if not meta.is_data:
             per_event = np.asarray(events.genWeight, dtype=np.float64)
@@ -158,7 +148,8 @@ class HNLProcessor(processor.ProcessorABC):
         nominal_w = self._analyse(chunk, events, sel, NOMINAL, weight_variations=with_syst)
         if with_syst:
             for var in shape_variations(cfg, is_data=meta.is_data):
-                self._shape_variation(chunk, events, objs, sel, nominal_w, var)
+                shifted = var.apply(raw, objs, chunk.provider)
+                self._shape_variation(chunk, events, shifted, sel, nominal_w, var.name)
         return out
 
     def _analyse(
@@ -205,27 +196,29 @@ class HNLProcessor(processor.ProcessorABC):
         self._fill(chunk.hists, chunk.dataset, sel, in_any, rows, weight_sets)
         return per_event
 
-    def _shape_variation(self, chunk: _Chunk, events, objs, nominal_sel, nominal_w, var) -> None:
-        """Fill one shape variation (τh energy scale, MET unclustered energy).
+    def _shape_variation(
+        self, chunk: _Chunk, events, shifted: Shifted, nominal_sel, nominal_w, name: str
+    ) -> None:
+        """Fill one shape variation from its shifted object record.
 
-        The selection does not depend on MET, so events whose taus the variation leaves
-        unchanged keep their nominal selection (with the shifted MET); only events with a
-        shifted tau are selected again. ``fast_variations=False`` re-selects every event.
+        Events whose selection inputs the variation leaves unchanged (``shifted.reselect``
+        false; only their MET may move, which no selection step reads) keep their nominal
+        selection and weights with the shifted MET; the others are selected again.
+        ``fast_variations=False`` re-selects every event.
         """
-        taus, met = var.apply(objs.taus, objs.met, chunk.provider)
+        objs = shifted.objects
         changed = np.ones(len(events), dtype=bool)
         if self.fast_variations:
-            changed = np.asarray(
-                ak.any((taus.pt != objs.taus.pt) | (taus.mass != objs.taus.mass), axis=1)
-            )
-        same = dataclasses.replace(nominal_sel, met=met)
-        self._analyse(chunk, events, same, var.name, mask=~changed, weight=nominal_w)
+            changed = np.asarray(shifted.reselect, dtype=bool)
+        same = dataclasses.replace(nominal_sel, met=objs.met)
+        self._analyse(chunk, events, same, name, mask=~changed, weight=nominal_w)
         if changed.any():
-            sub = {f.name: getattr(objs, f.name)[changed] for f in dataclasses.fields(objs)}
-            sub_objs = objs.replace(**{**sub, "taus": taus[changed], "met": met[changed]})
+            sub_objs = objs.replace(
+                **{f.name: getattr(objs, f.name)[changed] for f in dataclasses.fields(objs)}
+            )
             sub_events = events[changed]
             sub_sel = select(sub_events, chunk.cfg, sub_objs, chunk.layout)
-            self._analyse(chunk, sub_events, sub_sel, var.name)
+            self._analyse(chunk, sub_events, sub_sel, name)
 
     def _fill(self, hists, dataset, sel, in_any, rows, weight_sets) -> None:
         """Fill every histogram for one shape variation (nominal: also weight variations)."""

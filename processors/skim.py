@@ -32,11 +32,14 @@ class SkimProcessor(processor.ProcessorABC):
     """Write the selected events (:attr:`Selection.selected`) of each chunk to ``<outdir>/<dataset>/<file>_<start>_<stop>.parquet``."""
 
     def __init__(self, cfg: AnalysisConfig, outdir: str | Path) -> None:
+        from hnl_coffea.resolve import ProviderCache
+
         self.cfg = cfg
         self.outdir = str(Path(outdir).resolve())
+        self.providers = ProviderCache()
 
     def process(self, events):  # noqa: ANN001 - NanoEvents
-        from hnl_coffea.channels import select
+        from hnl_coffea.resolve import era_view, nominal_selection
         from hnl_coffea.features import FEATURE_NAMES, compute_features
 
         meta = events.metadata
@@ -57,7 +60,10 @@ class SkimProcessor(processor.ProcessorABC):
         }
         if n_events == 0:
             return out
-        sel = select(events, self.cfg)
+        cfg, layout = era_view(events, self.cfg, info.era)  # the dataset's own era
+        _, _, sel = nominal_selection(
+            events, cfg, layout, self.providers(cfg), is_data=info.is_data
+        )
         mask = ak.to_numpy(sel.selected).astype(bool)
         n_sel = int(mask.sum())
         out["n_selected"][dataset] = n_sel

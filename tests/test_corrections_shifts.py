@@ -1,7 +1,9 @@
-"""Shape variations: τh energy scale and MET unclustered energy.
+"""Nominal τh energy scale and the shape variations: τh energy scale and MET unclustered
+energy.
 
-The illustrative τh energy-scale shifts (``TAU_ES_DELTA`` in make_illustrative.py) are
-δ = 0.008 (dm 0), 0.009 (dm 1), 0.011 (dm 10), 0.012 (dm 11) for genuine τh only.
+The illustrative τh energy scales (``TAU_ES`` in make_illustrative.py), for genuine τh only:
+nominal 0.990 (dm 0), 1.004 (dm 1), 0.995 (dm 10), 1.002 (dm 11), up/down = nominal ± δ with
+δ = 0.008, 0.009, 0.011, 0.012.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from hnl_coffea.corrections import (
     shift_met,
     shift_taus,
 )
+from hnl_coffea.corrections.shifts import nominal_objects
+from hnl_coffea.objects import Objects
 
+NOMINAL = {0: 0.990, 1: 1.004, 10: 0.995, 11: 1.002}
 DELTA = {0: 0.008, 1: 0.009, 10: 0.011, 11: 0.012}
 
 
@@ -60,12 +65,16 @@ def test_tau_es_scales_genuine_taus_per_decay_mode(provider, direction, sign):
     for ev_old, ev_new in zip(taus.tolist(), new.tolist()):
         for t_old, t_new in zip(ev_old, ev_new):
             genuine = t_old["genPartFlav"] == 5
-            k = 1.0 + sign * DELTA[t_old["decayMode"]] if genuine else 1.0
+            dm = t_old["decayMode"]
+            k = NOMINAL[dm] + sign * DELTA[dm] if genuine else 1.0
             assert math.isclose(t_new["pt"], t_old["pt"] * k, rel_tol=1e-12)
             assert math.isclose(t_new["mass"], t_old["mass"] * k, rel_tol=1e-12)
             assert t_new["eta"] == t_old["eta"] and t_new["phi"] == t_old["phi"]
     nominal = shift_taus(taus, provider, "nom")
-    assert ak.all(nominal.pt == taus.pt)
+    for ev_old, ev_new in zip(taus.tolist(), nominal.tolist()):
+        for t_old, t_new in zip(ev_old, ev_new):
+            k = NOMINAL[t_old["decayMode"]] if t_old["genPartFlav"] == 5 else 1.0
+            assert math.isclose(t_new["pt"], t_old["pt"] * k, rel_tol=1e-12)
 
 
 def test_tau_es_moves_events_across_the_pt_threshold(cfg, provider):
@@ -83,20 +92,45 @@ def test_tau_es_moves_events_across_the_pt_threshold(cfg, provider):
     assert n_pass(taus) == [2, 0, 2]
     down = shift_taus(taus, provider, "down")
     up = shift_taus(taus, provider, "up")
-    assert n_pass(down) == [1, 0, 2]  # 20.1 × 0.992 = 19.94 fails
-    assert n_pass(up) == [2, 1, 2]  # 19.9 × 1.009 = 20.08 passes
+    assert n_pass(down) == [1, 0, 2]  # 20.1 × (0.990 - 0.008) = 19.74 fails
+    assert n_pass(up) == [2, 1, 2]  # 19.9 × (1.004 + 0.009) = 20.16 passes
+    assert n_pass(shift_taus(taus, provider, "nom")) == [1, 0, 2]  # 20.1 × 0.990 = 19.90
     assert selected(taus) == [True, False, True]
     assert selected(up) == [True, True, True]  # the event set changes
 
 
-def test_per_dm_variation_only_shifts_its_decay_mode(cfg, provider):
+def _objects(taus, met):
+    return Objects(muons=None, electrons=None, taus=taus, jets=None, met=met)
+
+
+def test_nominal_correction_and_per_dm_variation_around_it(cfg, provider):
+    """Simulation gets the nominal scale; ``tauES_DM10Up`` puts the genuine DM-10 τh at
+    nominal + δ (a full scale from the uncorrected pT), every other τh stays nominal, and the
+    MET moves by the change from the nominal taus."""
+    raw = _objects(_taus(), _met())
+    nominal = nominal_objects(raw, cfg, provider, is_data=False)
+    assert nominal_objects(raw, cfg, provider, is_data=True) is raw
     variations = {v.name: v for v in shape_variations(cfg)}
-    taus, met = _taus(), _met()
-    new, _ = variations["tauES_DM10Up"].apply(taus, met, provider)
-    flat_old, flat_new = ak.flatten(taus), ak.flatten(new)
-    for old, nw in zip(flat_old.tolist(), flat_new.tolist()):
-        k = 1.011 if (old["decayMode"] == 10 and old["genPartFlav"] == 5) else 1.0
-        assert math.isclose(nw["pt"], old["pt"] * k, rel_tol=1e-12)
+    shifted = variations["tauES_DM10Up"].apply(raw, nominal, provider)
+    for ev, (t_raw, t_nom, t_new) in enumerate(
+        zip(raw.taus.tolist(), nominal.taus.tolist(), shifted.objects.taus.tolist())
+    ):
+        px = nominal.met.pt[ev] * math.cos(nominal.met.phi[ev])
+        py = nominal.met.pt[ev] * math.sin(nominal.met.phi[ev])
+        for old, nom, new in zip(t_raw, t_nom, t_new):
+            genuine, dm = old["genPartFlav"] == 5, old["decayMode"]
+            assert math.isclose(nom["pt"], old["pt"] * (NOMINAL[dm] if genuine else 1.0))
+            k = NOMINAL[dm] + DELTA[dm] if genuine and dm == 10 else None
+            want = old["pt"] * k if k else nom["pt"]
+            assert math.isclose(new["pt"], want, rel_tol=1e-12)
+            px -= (new["pt"] - nom["pt"]) * math.cos(old["phi"])
+            py -= (new["pt"] - nom["pt"]) * math.sin(old["phi"])
+        assert math.isclose(shifted.objects.met.pt[ev], math.hypot(px, py), rel_tol=1e-9)
+    # only the first event has a genuine DM-10 τh: only it is selected again
+    assert shifted.reselect.tolist() == [True, False, False]
+    unclust = variations["unclustEnUp"].apply(raw, nominal, provider)
+    assert not unclust.reselect.any()
+    assert ak.all(unclust.objects.taus.pt == nominal.taus.pt)
 
 
 def test_propagation_to_met_by_hand(provider):

@@ -134,3 +134,44 @@ def test_missing_pog_file_and_name_are_one_line(tmp_path, shared_pog):
     msg = str(err.value)
     assert "\n" not in msg and "era '2018'" in msg and "TAU" in msg and "tau.json.gz" in msg
     assert "it has: DeepTau2017v2p1VSe, DeepTau2017v2p1VSjet" in msg
+
+
+def test_nominal_tau_energy_scale_from_the_real_file(shared_pog, tmp_path):
+    """The selected τh carry the nominal energy scale of the real UL file (read here with
+    correctionlib directly), for genuine τh and e→τh; the variations sit around it."""
+    import correctionlib
+    from nanoaod_builder import open_events, write_nanoaod
+
+    from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
+    from hnl_coffea.corrections.shifts import shape_variations
+
+    taus = [
+        {"pt": 45.0, "eta": 0.4, "phi": 0.0, "charge": 1, "decayMode": 1, "genPartFlav": 5},
+        {"pt": 35.0, "eta": -1.1, "phi": 2.5, "charge": -1, "decayMode": 0, "genPartFlav": 1},
+    ]
+    event = {"Tau": taus, "Muon": [{"pt": 30.0, "eta": 1.0, "phi": -2.0, "charge": -1}]}
+    path = write_nanoaod(tmp_path / "ev.root", [event], layout="legacy")
+    events = open_events(path)
+    events.metadata.update({"dataset": "WZ", "filename": str(path)})
+    cfg = load_config(overrides={"corrections.pog_root": str(shared_pog)})
+    view, layout = era_view(events, cfg, "2018")
+    provider = ProviderCache()(view)
+    raw, objs, sel = nominal_selection(events, view, layout, provider, is_data=False)
+    tes = correctionlib.CorrectionSet.from_file(str(shared_pog / "TAU/2018_UL/tau.json.gz"))[
+        "tau_energy_scale"
+    ]
+
+    def scale(t, syst):
+        args = (t["pt"], t["eta"], t["decayMode"], t["genPartFlav"], "DeepTau2017v2p1", syst)
+        return tes.evaluate(*(np.float32(a) if isinstance(a, float) else a for a in args))
+
+    got = objs.taus.pt[0].tolist()
+    want = [np.float32(t["pt"]) * scale(t, "nom") for t in taus]
+    assert got == pytest.approx(want, rel=1e-6)
+    assert all(abs(s - 1.0) > 1e-4 for s in (scale(t, "nom") for t in taus))
+    assert sel.leptons.pt[0, 0] == pytest.approx(max(want), rel=1e-6)
+    up = next(v for v in shape_variations(view) if v.name == "tauES_DM1Up")
+    shifted = up.apply(raw, objs, provider).objects.taus.pt[0].tolist()
+    assert shifted[0] == pytest.approx(np.float32(45.0) * scale(taus[0], "up"), rel=1e-6)
+    assert scale(taus[0], "down") < scale(taus[0], "nom") < scale(taus[0], "up")
+    assert shifted[1] == pytest.approx(want[1], rel=1e-6)  # DM 0 stays nominal

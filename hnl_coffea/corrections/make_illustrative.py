@@ -92,8 +92,15 @@ TAU_VSMU = {
     "Medium": [(1.02, 0.06), (1.03, 0.06), (1.00, 0.07), (1.04, 0.09), (1.10, 0.14)],
     "Tight": [(1.03, 0.06), (1.04, 0.07), (1.01, 0.08), (1.06, 0.10), (1.15, 0.16)],
 }
-#: τh energy scale for genuine τh: relative shift δ per decay mode (nominal scale 1).
-TAU_ES_DELTA = {0: 0.008, 1: 0.009, 2: 0.010, 10: 0.011, 11: 0.012}
+#: τh energy scale for genuine τh per decay mode: (nominal scale, its uncertainty δ); the
+#: up/down scales are nominal ± δ (full scales, as in the TAU POG files).
+TAU_ES = {
+    0: (0.990, 0.008),
+    1: (1.004, 0.009),
+    2: (1.000, 0.010),
+    10: (0.995, 0.011),
+    11: (1.002, 0.012),
+}
 
 #: Muon ID/isolation: |η| and pT edges, nominal per [|η| bin][pT bin], one uncertainty.
 MUON_ABSETA_EDGES = (0.0, 0.9, 1.2, 2.1, 2.4)
@@ -331,11 +338,11 @@ def build_tau() -> cs.CorrectionSet:
         "genmatch", "int", "genPartFlav: 0/6 jet, 1 e, 2 mu, 3 e from tau, 4 mu from tau, 5 tau_h"
     )
     syst = _var("syst", "string", "nom, up, down")
-    by_dm = _cat("dm", {d: _nud("syst", SYSTS_TAU, 1.0, dl) for d, dl in TAU_ES_DELTA.items()})
+    by_dm = _cat("dm", {d: _nud("syst", SYSTS_TAU, n, dl) for d, (n, dl) in TAU_ES.items()})
     tes_genuine = _cat("id", {f"DeepTau{v}": by_dm for v in DEEPTAU_VERSIONS})
     tes = _corr(
         "tau_energy_scale",
-        "Tau energy scale for genuine tau_h (genmatch 5) per decay mode: nominal 1, up/down 1 +- delta.",
+        "Tau energy scale for genuine tau_h (genmatch 5) per decay mode: nominal, up/down nominal +- delta.",
         [pt, eta, dm, gm, _var("id", "string", "tau ID algorithm"), syst],
         _cat("genmatch", {g: (tes_genuine if g == 5 else 1.0) for g in TAU_GENMATCHES}),
     )

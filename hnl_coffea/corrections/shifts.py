@@ -1,17 +1,25 @@
-"""Shape variations: shifted objects on which selection and features are run again.
+"""Nominal object corrections and shape variations: shifted objects on which the selection
+and features are run again.
+
+:func:`nominal_objects` applies the nominal τh energy scale to simulation (the
+``tau_energy_scale`` correction with ``syst="nom"``: the file decides which gen matches are
+corrected — genuine τh, and e→τh / μ→τh where it provides them — and the change is
+propagated to the MET). The shape variations are built from the *uncorrected* objects (the
+POG's up/down values are full scales, not relative to the nominal) and compared with the
+nominal ones:
 
 * ``tauES_DM<k>``: τh energy scale, one nuisance per decay mode k (decorrelated, as in CMS
-  τ analyses). The τh ``pt`` and ``mass`` are multiplied by the ``tau_energy_scale``
-  correction (inputs pt, eta, dm, genmatch, id, syst; the file decides which gen matches
-  are shifted — the shipped one shifts genuine τh, genmatch 5, by 1 ± δ_dm) and the
-  change is propagated to the MET.
+  τ analyses), the up/down scale of the taus of that decay mode.
 * ``unclustEn``: MET unclustered energy, MET ± (``MetUnclustEnUpDeltaX``, ``…DeltaY``).
 
+Every variation returns the whole shifted object record and, per event, whether an input of
+the object selection changed (:class:`Shifted`), so only those events are selected again.
 The processor loops over :func:`shape_variations` (data), never over copies of code::
 
+    nominal = nominal_objects(raw, cfg, provider, is_data=False)
     for var in shape_variations(cfg):
-        taus_v, met_v = var.apply(taus, met, provider)
-        ...select, compute features, fill with systematic=var.name
+        shifted = var.apply(raw, nominal, provider)
+        ...select shifted.reselect events again, compute features, fill systematic=var.name
 """
 
 from __future__ import annotations
@@ -24,12 +32,15 @@ import awkward as ak
 import numpy as np
 
 from ..config import AnalysisConfig
+from ..objects import Objects
 from .evaluators import CorrectionProvider
 from .names import correction_constants, correction_name
 
 __all__ = [
     "SHAPE_SYSTEMATICS",
     "ShapeVariation",
+    "Shifted",
+    "nominal_objects",
     "propagate_to_met",
     "shape_variations",
     "shift_met",
@@ -119,22 +130,61 @@ def propagate_to_met(met: ak.Array, old_taus: ak.Array, new_taus: ak.Array) -> a
     return _with_xy(met, px - (nx - ox), py - (ny - oy))
 
 
+# ---------------------------------------------------------------- nominal corrections
+def nominal_objects(
+    raw: Objects, cfg: AnalysisConfig, provider: CorrectionProvider, *, is_data: bool
+) -> Objects:
+    """The objects with their nominal corrections (simulation: the τh energy scale, when
+    ``corrections.tau_energy_scale`` and a TAU file are configured); data unchanged."""
+    if is_data or not cfg.corrections.tau_energy_scale or not provider.enabled("tau"):
+        return raw
+    taus = shift_taus(raw.taus, provider, "nom")
+    return raw.replace(taus=taus, met=propagate_to_met(raw.met, raw.taus, taus))
+
+
+@dataclass(frozen=True)
+class Shifted:
+    """A shifted object record, and per event whether an input of the object selection
+    (an object's kinematics; not the MET, which no selection step reads) changed."""
+
+    objects: Objects
+    reselect: np.ndarray
+
+
+def _changed(new: ak.Array, old: ak.Array, fields: Sequence[str]) -> np.ndarray:
+    """Per event: whether any object's ``fields`` differ between ``new`` and ``old``."""
+    diff = None
+    for f in fields:
+        d = new[f] != old[f]
+        diff = d if diff is None else diff | d
+    return np.asarray(ak.any(diff, axis=1), dtype=bool)
+
+
 # ---------------------------------------------------------------- variations as data
-Builder = Callable[
-    [ak.Array, ak.Array, CorrectionProvider, str, tuple[int, ...]], tuple[ak.Array, ak.Array]
-]
+Builder = Callable[[Objects, Objects, CorrectionProvider, str, tuple[int, ...]], Shifted]
 
 
-def _tau_es(taus, met, provider, direction, decay_modes):
-    new = shift_taus(taus, provider, direction, decay_modes=decay_modes)
-    return new, propagate_to_met(met, taus, new)
+def _tau_es(raw, nominal, provider, direction, decay_modes) -> Shifted:
+    """Taus of ``decay_modes`` at the up/down scale (from the uncorrected taus); the others
+    keep their nominal scale. The MET follows the change from the nominal taus."""
+    shifted = shift_taus(raw.taus, provider, direction, decay_modes=decay_modes)
+    counts = ak.num(raw.taus, axis=1)
+    dm = np.asarray(ak.fill_none(ak.flatten(raw.taus.decayMode), -1))
+    in_group = ak.unflatten(np.isin(dm, decay_modes), counts)
+    taus = nominal.taus
+    for f in ("pt", "mass"):
+        taus = ak.with_field(taus, ak.where(in_group, shifted[f], nominal.taus[f]), f)
+    met = propagate_to_met(nominal.met, nominal.taus, taus)
+    reselect = _changed(taus, nominal.taus, ("pt", "mass"))
+    return Shifted(nominal.replace(taus=taus, met=met), reselect)
 
 
-def _unclustered(taus, met, provider, direction, decay_modes):
-    return taus, shift_met(met, direction)
+def _unclustered(raw, nominal, provider, direction, decay_modes) -> Shifted:
+    met = shift_met(nominal.met, direction)
+    return Shifted(nominal.replace(met=met), np.zeros(len(met), dtype=bool))
 
 
-#: Shape systematic stems → how to build the shifted (taus, MET); ``per_dm`` stems get one
+#: Shape systematic stems → how to build the shifted objects; ``per_dm`` stems get one
 #: nuisance per configured τh decay mode. Switched by ``corrections.tau_energy_scale`` and
 #: ``corrections.met_unclustered``.
 SHAPE_SYSTEMATICS: dict[str, dict] = {
@@ -152,12 +202,11 @@ class ShapeVariation:
     direction: Literal["up", "down"]
     decay_modes: tuple[int, ...] = ()
 
-    def apply(
-        self, taus: ak.Array, met: ak.Array, provider: CorrectionProvider
-    ) -> tuple[ak.Array, ak.Array]:
-        """The shifted ``(taus, met)``."""
+    def apply(self, raw: Objects, nominal: Objects, provider: CorrectionProvider) -> Shifted:
+        """The shifted object record, built from the uncorrected (``raw``) and the nominal
+        objects of the same events."""
         build: Builder = SHAPE_SYSTEMATICS[self.stem]["build"]
-        return build(taus, met, provider, self.direction, self.decay_modes)
+        return build(raw, nominal, provider, self.direction, self.decay_modes)
 
 
 def shape_variations(cfg: AnalysisConfig, *, is_data: bool = False) -> list[ShapeVariation]:

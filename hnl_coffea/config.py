@@ -26,6 +26,7 @@ __all__ = [
     "ChannelConfig",
     "ConfigError",
     "EraConfig",
+    "EventCuts",
     "load_config",
     "DEEPTAU_WPS",
     "DEFAULT_CONFIG",
@@ -194,6 +195,8 @@ class EraConfig(_Model):
     golden_json: str | None = None
     #: Primary datasets in priority order (an event is taken from the first whose group fired).
     primary_datasets: tuple[PrimaryDataset, ...] = ()
+    #: MET noise filters required of every event (NanoAOD ``Flag_<name>``), as JME recommends.
+    met_filters: tuple[str, ...] = ()
     #: Era folder of the jsonpog-integration POG tree, e.g. ``2018_UL``, ``2022_Summer22EE``.
     pog_tag: str | None = None
     #: Per-era overrides of ``corrections.files`` (``null`` switches a file off for this era).
@@ -223,12 +226,37 @@ class EraConfig(_Model):
 
 
 class RegionConfig(_Model):
-    """A region defined as data: which standard requirements it applies or inverts."""
+    """A region defined as data: which standard requirements it applies or inverts.
+
+    Regions must not share events unless they declare it (``overlaps``): two regions are
+    disjoint when one applies the b-jet veto and the other inverts it, or when one requires
+    an OSSF e/μ pair within ``w`` of m_Z and the other vetoes such pairs within at least ``w``.
+    """
 
     name: str
     bjet_veto: Literal["apply", "invert", "ignore"] = "apply"
     z_window_gev: float | None = Field(default=None, gt=0)  # OSSF e/μ pair within this of m_Z
     z_veto_gev: float | None = Field(default=None, gt=0)  # reject events with such a pair
+    #: Regions this one may share events with (blinding then covers both).
+    overlaps: tuple[str, ...] = ()
+
+    def disjoint_from(self, other: RegionConfig) -> bool:
+        """Whether no event can be in both regions, by their definitions."""
+        if {self.bjet_veto, other.bjet_veto} == {"apply", "invert"}:
+            return True
+        return any(
+            a.z_window_gev is not None
+            and b.z_veto_gev is not None
+            and a.z_window_gev <= b.z_veto_gev
+            for a, b in ((self, other), (other, self))
+        )
+
+
+class EventCuts(_Model):
+    """Event-level requirements applied before the object selection."""
+
+    #: At least this many good primary vertices (``PV_npvsGood``).
+    min_good_vertices: int = Field(default=1, ge=0)
 
 
 class Binning(_Model):
@@ -323,6 +351,7 @@ class AnalysisConfig(_Model):
     objects: ObjectCuts = ObjectCuts()
     channels: tuple[ChannelConfig, ...]
     mass_hypotheses: tuple[float, ...]
+    event: EventCuts = EventCuts()
     regions: tuple[RegionConfig, ...] = (RegionConfig(name="SR"),)
     histograms: HistogramConfig = HistogramConfig()
     corrections: CorrectionsConfig = CorrectionsConfig()
@@ -356,6 +385,7 @@ class AnalysisConfig(_Model):
                 raise ValueError(
                     f"eras.{key}.primary_datasets use trigger group(s) {groups} not in its triggers"
                 )
+        self._check_regions()
         names = [c.name for c in self.channels]
         if len(set(names)) != len(names):
             raise ValueError(f"channel names must be unique, got {names}")
@@ -375,6 +405,37 @@ class AnalysisConfig(_Model):
         if list(self.mass_hypotheses) != sorted(set(self.mass_hypotheses)):
             raise ValueError("mass hypotheses must be strictly increasing")
         return self
+
+    def _check_regions(self) -> None:
+        names = [r.name for r in self.regions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"region names must be unique, got {names}")
+        for region in self.regions:
+            unknown = [o for o in region.overlaps if o not in names]
+            if unknown:
+                raise ValueError(
+                    f"region {region.name!r} declares overlaps with unknown region(s) {unknown}; "
+                    f"allowed: {', '.join(names)}"
+                )
+        for i, a in enumerate(self.regions):
+            for b in self.regions[i + 1 :]:
+                declared = b.name in a.overlaps or a.name in b.overlaps
+                if not declared and not a.disjoint_from(b):
+                    raise ValueError(
+                        f"regions {a.name!r} and {b.name!r} can share events: make them disjoint "
+                        "(bjet_veto apply/invert, or z_window_gev within the other's "
+                        "z_veto_gev) or declare it in regions[].overlaps"
+                    )
+
+    @property
+    def blinded_regions(self) -> tuple[str, ...]:
+        """``postprocessing.blinded_regions`` and every region declared to overlap one."""
+        blinded = set(self.postprocessing.blinded_regions)
+        for r in self.regions:
+            if r.name in blinded or blinded & set(r.overlaps):
+                blinded.add(r.name)
+                blinded |= set(r.overlaps)
+        return tuple(r.name for r in self.regions if r.name in blinded)
 
     @property
     def era_config(self) -> EraConfig:

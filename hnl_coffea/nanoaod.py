@@ -1,15 +1,24 @@
 """NanoAOD version differences behind one small interface.
 
-Run-2 NanoAOD (v7-v9) and Run-3 NanoAOD (v12+) differ in a few places that matter here:
+Run-2 NanoAOD (v7-v9), Run-3 NanoAOD (v12-v14) and v15 differ in a few places that matter:
 
-========================  ===================================  ==================================
-                          ``legacy`` (v7-v9, Run 2)            ``modern`` (v12+, Run 3)
-========================  ===================================  ==================================
-DeepTau                   ``Tau_idDeepTau2017v2p1VS*`` bit      ``Tau_idDeepTau2018v2p5VS*`` working
-                          masks (bit k = passes WP k)          point integers (k+1 = passes WP k)
-MET                       ``MET_*``                            ``PFMET_*``
-electron MVA ID           ``Electron_mvaFall17V2Iso_WP90`` ...  ``Electron_mvaIso_WP90`` ...
-========================  ===================================  ==================================
+=====================  ===========================  ===========================  =======================
+                       v7-v9 (Run 2 UL)             v12-v14                      v15
+=====================  ===========================  ===========================  =======================
+DeepTau                ``…2017v2p1VS*`` bit masks   ``…2018v2p5VS*`` (and        ``…2018v2p5VS*``
+                       (bit k = passes WP k)        ``…2017v2p1VS*``) integers   integers
+                                                    (k+1 = passes WP k)
+MET                    ``MET_*``                    ``PFMET_*``                  ``PFMET_*``
+unclustered energy     ``MET_MetUnclustEnUpDeltaX/Y``  ``PFMET_MetUnclustEnUpDeltaX/Y``  ``PFMET_ptUnclusteredUp/Down``, ``…phi…``
+electron MVA ID        ``Electron_mvaFall17V2Iso_*``  ``Electron_mvaIso_*``      ``Electron_mvaIso_*``
+jet ID                 ``Jet_jetId``                ``Jet_jetId``                computed from the energy fractions
+=====================  ===========================  ===========================  =======================
+
+How a DeepTau branch is decoded follows the file, not the version name: from NanoAOD v10 on
+DeepTau2017v2p1 is stored as working-point integers too. The branch's documentation (its
+ROOT title: ``… ID working points (deepTau2017v2p1): bitmask 1 = VVVLoose, 2 = VVLoose,
+4 = …`` in v9, ``…: 1 = VVVLoose, 2 = VVLoose, 3 = …`` from v10) decides; without one, a
+file that also has DeepTau2018v2p5 branches (v10+) stores integers, otherwise bit masks.
 
 :func:`detect_layout` inspects the branch names of a chunk (no data is read) and returns a
 :class:`NanoLayout`; the object code asks the layout for branch names instead of
@@ -49,6 +58,7 @@ _DESCRIPTION = {
     "2018v2p5": "NanoAOD v12+ (DeepTau2018v2p5 working-point integers)",
     "2017v2p1": "NanoAOD v7-v9 (DeepTau2017v2p1 bit masks)",
 }
+DeepTauEncoding = Literal["bitmask", "integer"]
 
 
 class MissingBranchError(LookupError):
@@ -57,9 +67,7 @@ class MissingBranchError(LookupError):
     def __init__(self, branch: str, expected: str) -> None:
         self.branch = branch
         self.expected = expected
-        super().__init__(
-            f"NanoAOD branch '{branch}' not found in the input; expected in {expected}"
-        )
+        super().__init__(f"NanoAOD branch '{branch}' not found in the input (needed by {expected})")
 
     def __str__(self) -> str:  # LookupError would quote the whole message otherwise
         return str(self.args[0])
@@ -80,10 +88,16 @@ class NanoLayout:
     """HLT paths present in the file (without the ``HLT_`` prefix)."""
     is_mc: bool = False
     """Whether generator information (``genWeight``) is present."""
+    deeptau_encoding: DeepTauEncoding = "integer"
+    """How the file stores the DeepTau working points of :attr:`deeptau`."""
+    unclustered: Literal["delta", "v15", "none"] = "delta"
+    """The MET unclustered-energy variation: ``MetUnclustEnUpDeltaX/Y`` (``delta``), the
+    NanoAOD v15 ``ptUnclusteredUp/Down`` + ``phiUnclusteredUp/Down`` (``v15``), or absent."""
 
     @property
     def description(self) -> str:
-        return f"{_DESCRIPTION[self.deeptau]}, MET collection '{self.met}'"
+        encoding = "bit masks" if self.deeptau_encoding == "bitmask" else "working-point integers"
+        return f"a file read with DeepTau{self.deeptau} {encoding}, MET collection '{self.met}'"
 
     def electron_id_field(self, id_name: str) -> str:
         """The Electron branch field holding the configured ID ``id_name``."""
@@ -137,6 +151,18 @@ def detect_layout(events: Any, deeptau: str = "auto", prefer: str | None = None)
         elif legacy in ele_fields:
             ids.append((name, legacy))
     hlt = frozenset(_fields(events, "HLT"))
+    met_fields = set(_fields(events, met))
+    if {
+        "ptUnclusteredUp",
+        "phiUnclusteredUp",
+        "ptUnclusteredDown",
+        "phiUnclusteredDown",
+    } <= met_fields:
+        unclustered = "v15"
+    elif {"MetUnclustEnUpDeltaX", "MetUnclustEnUpDeltaY"} <= met_fields:
+        unclustered = "delta"
+    else:
+        unclustered = "none"
     return NanoLayout(
         name="modern" if version == "2018v2p5" else "legacy",
         deeptau=version,  # type: ignore[arg-type]
@@ -144,7 +170,29 @@ def detect_layout(events: Any, deeptau: str = "auto", prefer: str | None = None)
         electron_ids=tuple(ids),
         hlt_paths=hlt,
         is_mc="genWeight" in events.fields,
+        deeptau_encoding=_deeptau_encoding(events, version, tau_fields),
+        unclustered=unclustered,
     )
+
+
+def _deeptau_encoding(events: Any, version: str, tau_fields: set[str]) -> DeepTauEncoding:
+    """Bit masks or working-point integers, from the branch's title, else from the version
+    of the file (DeepTau2018v2p5 branches only exist from NanoAOD v10 on, where every DeepTau
+    branch holds integers). Reads no data."""
+    doc = ""
+    try:
+        layout = events.Tau[f"idDeepTau{version}VSjet"].layout
+        doc = str(getattr(layout, "content", layout).parameter("__doc__") or "")
+    except Exception:  # noqa: BLE001 - a missing title just means no documentation
+        doc = ""
+    doc = doc.lower()
+    if "bitmask" in doc:
+        return "bitmask"
+    if "working point" in doc:  # documented, and not as a bit mask (NanoAOD v10+)
+        return "integer"
+    if version == "2018v2p5" or "idDeepTau2018v2p5VSjet" in tau_fields:
+        return "integer"
+    return "bitmask"
 
 
 def require_fields(collection: Any, name: str, fields: tuple[str, ...], layout: NanoLayout) -> None:
@@ -158,8 +206,8 @@ def require_fields(collection: Any, name: str, fields: tuple[str, ...], layout: 
 def deeptau_pass(taus: Any, discriminator: str, wp_name: str, layout: NanoLayout) -> Any:
     """Whether each tau passes DeepTau ``discriminator`` (VSjet/VSe/VSmu) at ``wp_name``.
 
-    Decodes both encodings: v2p5 working-point integers (``value >= index + 1``) and v2p1
-    cumulative bit masks (bit ``index`` set).
+    Decodes the encoding the file uses (:attr:`NanoLayout.deeptau_encoding`): working-point
+    integers (``value >= index + 1``) or cumulative bit masks (bit ``index`` set).
     """
     wps = DEEPTAU_VSMU_WPS if discriminator == "VSmu" else DEEPTAU_WPS
     if wp_name not in wps:
@@ -173,6 +221,6 @@ def deeptau_pass(taus: Any, discriminator: str, wp_name: str, layout: NanoLayout
     value = taus[branch]
     if getattr(value, "ndim", None) == 1 and type(value).__module__.startswith("awkward"):
         value = np.asarray(value)  # flat (one entry per tau): plain numpy comparisons
-    if layout.deeptau == "2018v2p5":
+    if layout.deeptau_encoding == "integer":
         return value >= index + 1
     return (value & (1 << index)) != 0

@@ -10,8 +10,10 @@ Standardized fields added by :func:`load_objects`:
 
 - ``electrons.mvaId``: the configured electron ID (``objects.electron.id``) whatever its
   branch name in this NanoAOD version.
-- ``met``: a record with ``pt``, ``phi`` and, when the file has them, ``unclust_dx`` /
-  ``unclust_dy`` (the unclustered-energy up shifts ``MetUnclustEnUpDeltaX/Y``).
+- ``met``: a record with ``pt``, ``phi`` and, when the file has the unclustered-energy
+  variation, ``unclust_{up,down}_{dx,dy}``: the change of the MET components under it
+  (``±MetUnclustEnUpDeltaX/Y`` up to NanoAOD v14; from the ``pt/phiUnclusteredUp/Down``
+  values in v15).
 
 :func:`select_objects` adds ``jets.btag`` (DeepJet score above the era's working point).
 
@@ -38,6 +40,7 @@ from .nanoaod import NanoLayout, deeptau_pass, require_fields
 __all__ = [
     "Objects",
     "flatten_objects",
+    "load_met",
     "load_objects",
     "object_masks",
     "preselection",
@@ -69,6 +72,27 @@ class Objects:
         return dataclasses.replace(self, **changes)
 
 
+def _unclustered_deltas(met: Any, layout: NanoLayout) -> dict[str, Any]:
+    """The MET component changes under the unclustered-energy variation, up and down."""
+    if layout.unclustered == "delta":
+        dx, dy = met.MetUnclustEnUpDeltaX, met.MetUnclustEnUpDeltaY
+        return {
+            "unclust_up_dx": dx,
+            "unclust_up_dy": dy,
+            "unclust_down_dx": -dx,
+            "unclust_down_dy": -dy,
+        }
+    if layout.unclustered == "v15":
+        x0, y0 = met.pt * np.cos(met.phi), met.pt * np.sin(met.phi)
+        out = {}
+        for d, name in (("up", "Up"), ("down", "Down")):
+            pt, phi = met[f"ptUnclustered{name}"], met[f"phiUnclustered{name}"]
+            out[f"unclust_{d}_dx"] = pt * np.cos(phi) - x0
+            out[f"unclust_{d}_dy"] = pt * np.sin(phi) - y0
+        return out
+    return {}
+
+
 def _collection(events: Any, name: str, fields: tuple[str, ...], layout: NanoLayout) -> Any:
     if name not in events.fields:
         from .nanoaod import MissingBranchError
@@ -89,13 +113,17 @@ def load_objects(events: Any, cfg: AnalysisConfig, layout: NanoLayout) -> Object
     taus = _collection(events, "Tau", _TAU_FIELDS, layout)
     jets = _collection(events, "Jet", (*_JET_FIELDS, cfg.era_config.btag.branch), layout)
 
+    met = load_met(events, layout)
+    return Objects(muons=muons, electrons=electrons, taus=taus, jets=jets, met=met)
+
+
+def load_met(events: Any, layout: NanoLayout) -> Any:
+    """The PF MET of the file's layout with ``pt``, ``phi`` and the unclustered-energy
+    changes (``unclust_{up,down}_{dx,dy}``) when the file has them."""
     raw_met = _collection(events, layout.met, ("pt", "phi"), layout)
     met_fields = {"pt": raw_met.pt, "phi": raw_met.phi}
-    if {"MetUnclustEnUpDeltaX", "MetUnclustEnUpDeltaY"} <= set(raw_met.fields):
-        met_fields["unclust_dx"] = raw_met.MetUnclustEnUpDeltaX
-        met_fields["unclust_dy"] = raw_met.MetUnclustEnUpDeltaY
-    met = ak.zip(met_fields, with_name="PolarTwoVector", behavior=coffea_vector.behavior)
-    return Objects(muons=muons, electrons=electrons, taus=taus, jets=jets, met=met)
+    met_fields.update(_unclustered_deltas(raw_met, layout))
+    return ak.zip(met_fields, with_name="PolarTwoVector", behavior=coffea_vector.behavior)
 
 
 class _Columns:

@@ -33,6 +33,7 @@ from hnl_coffea.data import (
 )
 from hnl_coffea.features import compute_features
 from hnl_coffea.fileset import dataset_metadata
+from hnl_coffea.filters import event_filters
 from hnl_coffea.histograms import (
     NOMINAL,
     book_histograms,
@@ -131,19 +132,24 @@ class HNLProcessor(processor.ProcessorABC):
             cfg.corrections.systematics if self.systematics is None else self.systematics
         ) and not meta.is_data
 
+        # MET filters and a good primary vertex: cutflow steps before the object selection
+        per_event = _event_weights(events, meta.is_data)
+        rows = pre_rows or {"total": _row(per_event)}
+        keep = np.ones(len(events), dtype=bool)
+        for step, passed in event_filters(events, cfg).items():
+            keep &= passed
+            rows[step] = _row(per_event[keep])
+        events = events[keep]
+
         # Events that cannot have three leptons under any variation skip the heavy selection;
         # they would fail its first step (``three_leptons``) anyway.
-        total_row = _row(events, meta.is_data)
         events = events[np.asarray(preselection(load_objects(events, cfg, layout), cfg))]
         raw, objs, sel = nominal_selection(
             events, cfg, layout, chunk.provider, is_data=meta.is_data
         )
-        per_event = np.ones(len(events))
-        if not meta.is_data:
-            per_event = np.asarray(events.genWeight, dtype=np.float64)
-        flow = cutflow(sel, per_event)
+        flow = cutflow(sel, _event_weights(events, meta.is_data))
         steps = {k: v for k, v in flow["all"].items() if k != "total"}
-        flow["all"] = {**(pre_rows or {"total": total_row}), **steps}
+        flow["all"] = {**rows, **steps}
         out["cutflow"] = {dataset: flow}
         nominal_w = self._analyse(chunk, events, sel, NOMINAL, weight_variations=with_syst)
         if with_syst:
@@ -296,10 +302,10 @@ def _data_rules(events, cfg: AnalysisConfig, primary_dataset: str | None):
     era = cfg.era_config
     golden = lumi_mask(events, era)
     keep = golden
-    rows = {"total": _count(len(events)), "golden_json": _count(int(golden.sum()))}
+    rows = {"total": _row(np.ones(len(events))), "golden_json": _row(np.ones(int(golden.sum())))}
     if primary_dataset is not None and era.primary_datasets:
         keep = golden & primary_dataset_mask(fired_groups(events, era), era, primary_dataset)
-        rows["primary_dataset"] = _count(int(keep.sum()))
+        rows["primary_dataset"] = _row(np.ones(int(keep.sum())))
     else:
         warnings.warn(
             f"data dataset without primary_dataset metadata: no overlap removal "
@@ -310,11 +316,17 @@ def _data_rules(events, cfg: AnalysisConfig, primary_dataset: str | None):
     return events[keep], rows, lumi_pairs(events[golden]), cert
 
 
-def _count(n: int) -> dict[str, float]:
-    return {"events": n, "sumw": float(n), "sumw2": float(n)}
+def _event_weights(events, is_data: bool) -> np.ndarray:
+    """The per-event weight counted in the cutflow (genWeight; 1 for data)."""
+    if is_data:
+        return np.ones(len(events))
+    return np.asarray(events.genWeight, dtype=np.float64)
 
 
-def _row(events, is_data: bool) -> dict[str, float]:
-    """A cutflow row counting every event of the chunk."""
-    w = np.ones(len(events)) if is_data else np.asarray(events.genWeight, dtype=np.float64)
-    return {"events": len(events), "sumw": float(w.sum()), "sumw2": float((w * w).sum())}
+def _row(weights: np.ndarray) -> dict[str, float]:
+    """A cutflow row counting the events of ``weights``."""
+    return {
+        "events": len(weights),
+        "sumw": float(weights.sum()),
+        "sumw2": float((weights * weights).sum()),
+    }

@@ -24,6 +24,13 @@ import numpy as np
 import uproot
 
 HLT_PATHS = ("IsoMu24", "Ele32_WPTight_Gsf", "DoubleMediumChargedIsoPFTauHPS35_Trk1_eta2p1_Reg")
+#: MET filter flags written (``Flag_<name>``, True unless an event's ``"Flag"`` says otherwise):
+#: every filter of every era of the default configuration.
+FLAGS = (
+    "goodVertices", "globalSuperTightHalo2016Filter", "HBHENoiseFilter", "HBHENoiseIsoFilter",
+    "EcalDeadCellTriggerPrimitiveFilter", "BadPFMuonFilter", "BadPFMuonDzFilter",
+    "eeBadScFilter", "ecalBadCalibFilter", "hfNoisyHitsFilter",
+)  # fmt: skip
 
 _I32, _F32, _U8, _B = np.int32, np.float32, np.uint8, np.bool_
 _BASE = {"pt": (30.0, _F32), "eta": (0.0, _F32), "phi": (0.0, _F32), "charge": (1, _I32)}
@@ -94,14 +101,20 @@ def write_nanoaod(
     is_mc: bool = True,
     drop: tuple[str, ...] = (),
     hlt_paths: tuple[str, ...] = HLT_PATHS,
+    both_deeptau: bool = False,
 ) -> Path:
-    """Write ``events`` as a NanoAOD ``Events`` tree; ``drop`` lists branch names to omit."""
+    """Write ``events`` as a NanoAOD ``Events`` tree; ``drop`` lists branch names to omit.
+    ``both_deeptau`` (modern layout) also writes DeepTau2017v2p1 as working-point integers,
+    as NanoAOD v10-v14 do."""
     n = len(events)
     tree: dict[str, Any] = {
         "run": np.ones(n, np.uint32),
         "luminosityBlock": np.ones(n, np.uint32),
         "event": np.arange(n, dtype=np.uint64),
-        "PV_npvsGood": np.full(n, 30, np.int32),
+        "PV_npvsGood": np.asarray([ev.get("PV_npvsGood", 30) for ev in events], np.int32),
+        "PV_x": np.zeros(n, np.float32),
+        "PV_y": np.zeros(n, np.float32),
+        "PV_z": np.zeros(n, np.float32),
         "fixedGridRhoFastjetAll": np.full(n, 20.0, np.float32),
     }
     if is_mc:
@@ -109,6 +122,9 @@ def write_nanoaod(
         tree["Pileup_nTrueInt"] = np.full(n, 30.0, np.float32)
     for name in ("Muon", "Electron", "Tau", "Jet"):
         cols = {k: v for k, v in _columns(events, name, layout, is_mc).items()}
+        if name == "Tau" and both_deeptau and layout == "modern":
+            for disc in ("VSjet", "VSe", "VSmu"):
+                cols[f"idDeepTau2017v2p1{disc}"] = cols[f"idDeepTau2018v2p5{disc}"]
         cols = {k: v for k, v in cols.items() if f"{name}_{k}" not in drop}
         tree[name] = ak.zip(cols)
     met = "PFMET" if layout == "modern" else "MET"
@@ -118,6 +134,10 @@ def write_nanoaod(
     ):  # fmt: skip
         tree[f"{met}_{field}"] = np.asarray(
             [ev.get("MET", {}).get(field, default) for ev in events], np.float32
+        )
+    for flag in FLAGS:
+        tree[f"Flag_{flag}"] = np.asarray(
+            [bool(ev.get("Flag", {}).get(flag, True)) for ev in events], dtype=np.bool_
         )
     for p in hlt_paths:
         tree[f"HLT_{p}"] = np.asarray(
@@ -204,6 +224,11 @@ def random_events(n: int, seed: int = 1) -> list[dict]:
                 "HLT": {p: rng.random() < 0.8 for p in HLT_PATHS},
             }
         )
+    # event filters from a stream of their own (the objects above stay as they were)
+    frng = random.Random(seed + 7919)
+    for ev in events:
+        ev["Flag"] = {f: frng.random() > 0.01 for f in FLAGS}
+        ev["PV_npvsGood"] = frng.choice((0,) + (1, 12, 25, 40) * 10)
     return events
 
 

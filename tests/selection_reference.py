@@ -47,6 +47,16 @@ def p4(o: dict) -> tuple[float, float, float, float]:
     return px, py, pz, math.sqrt(px * px + py * py + pz * pz + m * m)
 
 
+def event_filters(ev: dict, cfg) -> dict[str, bool]:
+    """The event filters before the object selection: every MET filter flag of the era set,
+    and at least ``event.min_good_vertices`` good primary vertices."""
+    flags = ev.get("Flag", {})
+    return {
+        "met_filters": all(flags.get(f, True) for f in cfg.era_config.met_filters),
+        "good_vertex": ev.get("PV_npvsGood", 30) >= cfg.event.min_good_vertices,
+    }
+
+
 def select_event(ev: dict, cfg, defaults: dict) -> dict:
     """Selected objects of one event, in the order of the file."""
     c = cfg.objects

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import awkward as ak
 import pytest
 from nanoaod_builder import build_events
 
 from hnl_coffea.config import DEEPTAU_VSMU_WPS, DEEPTAU_WPS
 from hnl_coffea.nanoaod import MissingBranchError, deeptau_pass, detect_layout
-from hnl_coffea.objects import load_objects
+from hnl_coffea.objects import load_met, load_objects
 
 # one tau per event with working-point integer v (passes WPs 0..v-1), v = 0..8
 TAU_EVENTS = [{"Tau": [{"vsjet": v, "vse": v, "vsmu": min(v, 4)}]} for v in range(9)]
@@ -96,3 +98,65 @@ def test_real_nanoaod_layout(shared_nanoaod):
         assert lay.deeptau == "2017v2p1"
         assert lay.met == "MET"
         assert lay.electron_id_field("mvaIso_WP90") == "mvaFall17V2Iso_WP90"
+
+
+def test_deeptau_decoding_follows_the_file_not_the_version_name(tmp_path):
+    """NanoAOD v10+ stores DeepTau2017v2p1 as working-point integers too: forcing 2017v2p1
+    on such a file decodes integers (a Medium τ, value 5, passes Medium), not bit masks."""
+    events = build_events(tmp_path, [{"Tau": [{"vsjet": 5}]}], both_deeptau=True)
+    lay = detect_layout(events, "2017v2p1")
+    assert lay.deeptau == "2017v2p1" and lay.deeptau_encoding == "integer"
+    assert ak.to_list(events.Tau.idDeepTau2017v2p1VSjet) == [[5]]
+    assert ak.to_list(deeptau_pass(events.Tau, "VSjet", "Medium", lay)) == [[True]]
+    assert ak.to_list(deeptau_pass(events.Tau, "VSjet", "Tight", lay)) == [[False]]
+    legacy = build_events(tmp_path, [{"Tau": [{"vsjet": 5}]}], layout="legacy")
+    assert detect_layout(legacy).deeptau_encoding == "bitmask"
+
+
+def test_real_v9_file_title_says_bitmask(shared_nanoaod):
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    for path in shared_nanoaod:
+        events = NanoEventsFactory.from_root(
+            {str(path): "Events"}, schemaclass=NanoAODSchema, mode="virtual"
+        ).events()
+        lay = detect_layout(events)
+        assert (lay.deeptau, lay.deeptau_encoding) == ("2017v2p1", "bitmask")
+
+
+def test_v15_unclustered_met_names(tmp_path, cfg):
+    """NanoAOD v15 stores the varied MET (PFMET_pt/phiUnclusteredUp/Down) instead of the
+    MetUnclustEnUpDeltaX/Y shifts: the same toy events give the same varied MET."""
+    import numpy as np
+
+    from hnl_coffea.corrections.shifts import shift_met
+    from hnl_coffea.toymc import generate_fileset
+
+    mets = {}
+    for layout in ("modern", "v15"):
+        path = generate_fileset(
+            tmp_path / layout, 400, samples=["WZTo3LNu"], layout=layout, cfg=cfg
+        )
+        (file,) = json.loads(path.read_text())["WZTo3LNu"]["files"]
+        events = _open(file)
+        lay = detect_layout(events)
+        assert lay.unclustered == ("v15" if layout == "v15" else "delta")
+        assert ("jetId" in events.Jet.fields) == (layout == "modern")
+        met = load_met(events, lay)
+        mets[layout] = {d: shift_met(met, d) for d in ("up", "down")}
+        mets[layout]["nominal"] = met
+    for key in ("nominal", "up", "down"):
+        a, b = mets["modern"][key], mets["v15"][key]
+        np.testing.assert_allclose(np.asarray(a.pt), np.asarray(b.pt), rtol=2e-6, atol=2e-5)
+        dphi = np.angle(np.exp(1j * (np.asarray(a.phi) - np.asarray(b.phi))))
+        np.testing.assert_allclose(dphi, 0.0, atol=2e-5)
+    up, nom = mets["modern"]["up"], mets["modern"]["nominal"]
+    assert not np.allclose(np.asarray(up.pt), np.asarray(nom.pt))
+
+
+def _open(file):
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    return NanoEventsFactory.from_root(
+        {file: "Events"}, schemaclass=NanoAODSchema, mode="virtual"
+    ).events()

@@ -35,10 +35,10 @@ from .common import config_options, load_cli_config, user_errors
 )
 @click.option(
     "--layout",
-    type=click.Choice(["modern", "legacy"]),
+    type=click.Choice(["modern", "legacy", "v15"]),
     default="modern",
     show_default=True,
-    help="NanoAOD layout: modern (v12+, DeepTau2018v2p5) or legacy (v9, DeepTau2017v2p1).",
+    help="NanoAOD layout: modern (v12-v14, DeepTau2018v2p5), legacy (v9, DeepTau2017v2p1) or v15.",
 )
 @click.option(
     "--compression",

@@ -10,7 +10,8 @@ nominal ones:
 
 * ``tauES_DM<k>``: τh energy scale, one nuisance per decay mode k (decorrelated, as in CMS
   τ analyses), the up/down scale of the taus of that decay mode.
-* ``unclustEn``: MET unclustered energy, MET ± (``MetUnclustEnUpDeltaX``, ``…DeltaY``).
+* ``unclustEn``: MET unclustered energy (``MetUnclustEnUpDeltaX/Y``; NanoAOD v15:
+  ``ptUnclusteredUp/Down``, ``phiUnclusteredUp/Down``).
 
 Every variation returns the whole shifted object record and, per event, whether an input of
 the object selection changed (:class:`Shifted`), so only those events are selected again.
@@ -99,21 +100,25 @@ def _with_xy(met: ak.Array, px, py) -> ak.Array:
 
 
 def shift_met(met: ak.Array, direction: Literal["up", "down"]) -> ak.Array:
-    """MET shifted by ± the unclustered-energy deltas (``MetUnclustEnUpDeltaX/Y``)."""
-    sign = {"up": 1.0, "down": -1.0}[direction]
+    """MET shifted by the unclustered-energy variation: the changes
+    ``unclust_<direction>_dx/dy`` of :func:`hnl_coffea.objects.load_objects` (from
+    ``MetUnclustEnUpDeltaX/Y`` or the v15 ``pt/phiUnclusteredUp/Down``), or ± the raw
+    ``MetUnclustEnUpDeltaX/Y`` fields of a NanoAOD MET record."""
     px, py = _met_xy(met)
-    # raw NanoAOD names, or the standardized ones of hnl_coffea.objects.load_objects
-    for fx, fy in (("MetUnclustEnUpDeltaX", "MetUnclustEnUpDeltaY"), ("unclust_dx", "unclust_dy")):
-        if fx in met.fields and fy in met.fields:
-            break
+    fx, fy = f"unclust_{direction}_dx", f"unclust_{direction}_dy"
+    if fx in met.fields and fy in met.fields:
+        dx, dy = (np.asarray(met[f], dtype=np.float64) for f in (fx, fy))
+    elif {"MetUnclustEnUpDeltaX", "MetUnclustEnUpDeltaY"} <= set(met.fields):
+        sign = {"up": 1.0, "down": -1.0}[direction]
+        dx = sign * np.asarray(met.MetUnclustEnUpDeltaX, dtype=np.float64)
+        dy = sign * np.asarray(met.MetUnclustEnUpDeltaY, dtype=np.float64)
     else:
         raise KeyError(
-            "MET unclustered-energy variation needs MET_MetUnclustEnUpDeltaX/Y, absent in this "
-            "file; set corrections.met_unclustered=false"
+            "MET unclustered-energy variation needs MetUnclustEnUpDeltaX/Y (NanoAOD up to v14) "
+            "or ptUnclusteredUp/Down and phiUnclusteredUp/Down (v15) in the MET collection, "
+            "absent in this file; set corrections.met_unclustered=false"
         )
-    dx = np.asarray(met[fx], dtype=np.float64)
-    dy = np.asarray(met[fy], dtype=np.float64)
-    return _with_xy(met, px + sign * dx, py + sign * dy)
+    return _with_xy(met, px + dx, py + dy)
 
 
 def propagate_to_met(met: ak.Array, old_taus: ak.Array, new_taus: ak.Array) -> ak.Array:

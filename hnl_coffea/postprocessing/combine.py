@@ -260,7 +260,7 @@ def write_datacards(
     eras = output_eras(output, cfg)
     norms = {e: normalise_output(output, cfg, eras=[e]) for e in eras}
     disc = discriminant or first_era_choice(norms, pp.datacard_discriminant)
-    use_data = unblind or pp.signal_region not in pp.blinded_regions
+    use_data = unblind or pp.signal_region not in cfg.blinded_regions
     cats = binned_categories(norms, output, cfg, [disc], scheme=scheme, max_rel_unc=max_rel_unc)
     masses = sorted({c.mass for c in cats})
     outdir = Path(outdir)

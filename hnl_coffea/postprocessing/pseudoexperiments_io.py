@@ -121,7 +121,7 @@ def templates_from_output(
         raise ValueError("no background (simulated, non-signal) dataset in the output")
     nom = systs.index(NOMINAL)
     sig = np.stack([scaled[is_sig & np.isclose(sig_mass, m)].sum(axis=0) for m in masses])
-    blinded = region in cfg.postprocessing.blinded_regions and not unblind
+    blinded = region in cfg.blinded_regions and not unblind
     data = None if blinded or not is_data.any() else vals[is_data].sum(axis=0)[:, :, nom]
     processes = sorted({metas[d].get("process", d) for d in np.array(datasets)[is_bkg]})
     # a process cannot contribute a negative yield (negative generator weights): clipped per

@@ -211,7 +211,7 @@ def write_cutflow_tables(
         return []
     scales = dataset_scales(output, cfg)
     pp = cfg.postprocessing
-    blind = () if unblind or pp.signal_region not in pp.blinded_regions else ("bjet_veto",)
+    blind = () if unblind or pp.signal_region not in cfg.blinded_regions else ("bjet_veto",)
     labels = {"all": "All channels"} | {c.name: c.label for c in cfg.channels}
     tables = [
         cutflow_yields(output, scales, group, q, blind_steps=blind)

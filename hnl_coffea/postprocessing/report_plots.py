@@ -172,7 +172,7 @@ def _view_jobs(
             rows, outdir / "significance_vs_mass", lumi=lumi, formats=ctx.formats)))  # fmt: skip
     datasets = {n for n, m in ctx.output["datasets"].items() if dataset_era(m, cfg) in view}
     scales = dataset_scales(ctx.output, cfg)
-    blind = () if ctx.unblind or pp.signal_region not in pp.blinded_regions else ("bjet_veto",)
+    blind = () if ctx.unblind or pp.signal_region not in cfg.blinded_regions else ("bjet_veto",)
     for group in ["all", *cfg.channel_names]:
         table = cutflow_yields(ctx.output, scales, group, datasets=datasets, blind_steps=blind)
         if table.steps:
@@ -182,7 +182,7 @@ def _view_jobs(
                 signal_masses=ctx.masses, title=w, lumi=lumi)))  # fmt: skip
     discs = list(dict.fromkeys(c.discriminant for c in cats))
     preferred = [d for d in ("score_transfer", "score_parametric", "mt_total") if d in discs]
-    show_sr = ctx.unblind or pp.signal_region not in pp.blinded_regions
+    show_sr = ctx.unblind or pp.signal_region not in cfg.blinded_regions
     masses = sorted({c.mass for c in cats}) if ctx.mode == "all" else ctx.masses
     for c in cats:
         if (ctx.mode == "all" or c.discriminant == preferred[0]) and c.mass in masses:
@@ -195,7 +195,7 @@ def _view_jobs(
         if ph is None:
             continue
         for region in cfg.regions:
-            show = ctx.unblind or region.name not in pp.blinded_regions
+            show = ctx.unblind or region.name not in cfg.blinded_regions
             per_channel = ctx.mode == "all" or name == "mt_total"
             channels: list[str | None] = [None] + (list(cfg.channel_names) if per_channel else [])
             for ch in channels:

@@ -170,7 +170,7 @@ def generate_data(
                 continue
             for rng, truth, keep in _filtered_chunks(sample, n, eff, gen_filter, seed, chunk_size):
                 k = truth.n
-                chunk = simulate(rng, truth, era.triggers)
+                chunk = simulate(rng, truth, era.triggers, era.met_filters)
                 scalars = {**_event_ids(rng, k, first, runs), **chunk.scalars}
                 first += k
                 n_generated += int(keep.sum())

@@ -185,8 +185,28 @@ def _empty(n: int, fields: dict[str, type]) -> Collection:
     return Collection(np.zeros(n, np.int32), {k: np.zeros(0, t) for k, t in fields.items()})
 
 
-def simulate(rng: np.random.Generator, truth: Truth, triggers: dict[str, tuple[str, ...]]) -> Chunk:
-    """Run the toy detector on one chunk of generator-level events."""
+#: Probability that a toy event fails one given MET filter flag.
+FILTER_FAILURE = 0.002
+
+
+def _event_flags(rng: np.random.Generator, n: int, met_filters: tuple[str, ...]) -> dict:
+    """The MET filter flags (each fails with :data:`FILTER_FAILURE`) and the primary-vertex
+    position (needed by NanoEvents next to ``PV_npvsGood``)."""
+    out = {f"Flag_{name}": rng.random(n) > FILTER_FAILURE for name in met_filters}
+    out["PV_x"] = rng.normal(0.01, 0.002, n).astype(np.float32)
+    out["PV_y"] = rng.normal(0.04, 0.002, n).astype(np.float32)
+    out["PV_z"] = rng.normal(0.0, 3.5, n).astype(np.float32)
+    return out
+
+
+def simulate(
+    rng: np.random.Generator,
+    truth: Truth,
+    triggers: dict[str, tuple[str, ...]],
+    met_filters: tuple[str, ...] = (),
+) -> Chunk:
+    """Run the toy detector on one chunk of generator-level events; ``met_filters`` names the
+    ``Flag_*`` branches to write."""
     n = truth.n
     chunk = Chunk(n)
     n_true = np.clip(rng.normal(32.0, 11.0, n), 1.0, 80.0)
@@ -246,6 +266,10 @@ def simulate(rng: np.random.Generator, truth: Truth, triggers: dict[str, tuple[s
     )
     c["SubJet"] = _empty(n, {"pt": f4, "eta": f4, "phi": f4, "mass": f4})
     c["GenJetAK8"] = _empty(n, {"pt": f4, "eta": f4, "phi": f4, "mass": f4})
+    # from a stream of its own, so that the rest of the event does not depend on the filters
+    chunk.scalars.update(
+        _event_flags(np.random.Generator(rng.bit_generator.jumped()), n, met_filters)
+    )
     return chunk
 
 

@@ -43,7 +43,7 @@ def _mc_chunks(
     start = 0
     for i, k in enumerate(chunk_sizes(n_events, chunk_size)):
         rng = sample_rng(seed, sample.name, i)
-        chunk = simulate(rng, sample.build(rng, k), triggers)
+        chunk = simulate(rng, sample.build(rng, k), triggers, cfg.era_config.met_filters)
         gw = np.where(rng.random(k) < sample.neg_weight_fraction, -1.0, 1.0).astype(np.float32)
         sums["sumw"] += float(gw.sum(dtype=np.float64))
         sums["sumw2"] += float((gw.astype(np.float64) ** 2).sum())

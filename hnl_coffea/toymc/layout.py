@@ -1,8 +1,12 @@
 """NanoAOD version differences on the writing side: branch names and DeepTau encodings.
 
-``modern`` follows NanoAOD v12+ (DeepTau2018v2p5 working points as integers, ``PFMET_*``,
-``Electron_mvaIso_*``); ``legacy`` follows Run-2 NanoAOD v9 (DeepTau2017v2p1 working
-points as cumulative bit masks, ``MET_*``, ``Electron_mvaFall17V2*``).
+``modern`` follows NanoAOD v12-v14 (DeepTau2018v2p5 working points as integers,
+``PFMET_*``, ``Electron_mvaIso_*``); ``legacy`` follows Run-2 NanoAOD v9 (DeepTau2017v2p1
+working points as cumulative bit masks, ``MET_*``, ``Electron_mvaFall17V2*``); ``v15``
+follows NanoAOD v15: as ``modern``, but without ``Jet_jetId`` (the jet ID is computed from
+the energy fractions) and with the unclustered-energy variation as the varied MET
+(``PFMET_ptUnclusteredUp/Down``, ``PFMET_phiUnclusteredUp/Down``) instead of
+``MetUnclustEnUpDeltaX/Y``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from .reco import Collection
 
 __all__ = ["LAYOUTS", "MC_ONLY_COLLECTIONS", "wp_integer", "wp_bitmask", "to_layout"]
 
-LAYOUTS = ("modern", "legacy")
+LAYOUTS = ("modern", "legacy", "v15")
 #: Collections and fields that exist in simulation only.
 MC_ONLY_COLLECTIONS = ("GenPart", "GenJet", "GenVisTau", "GenJetAK8")
 MC_ONLY_FIELDS = ("genPartIdx", "genPartFlav", "hadronFlavour", "genJetIdx", "genJetAK8Idx")
@@ -25,7 +29,9 @@ _ELECTRON_LEGACY = {
     "mvaIso_WP90": "mvaFall17V2Iso_WP90",
     "mvaNoIso_WP90": "mvaFall17V2noIso_WP90",
 }
-_DEEPTAU = {"modern": "DeepTau2018v2p5", "legacy": "DeepTau2017v2p1"}
+_DEEPTAU = {"modern": "DeepTau2018v2p5", "legacy": "DeepTau2017v2p1", "v15": "DeepTau2018v2p5"}
+#: Branches NanoAOD v15 no longer has.
+_V15_DROPPED = {"Jet": ("jetId",)}
 
 
 def wp_integer(raw: np.ndarray, thresholds: tuple[float, ...]) -> np.ndarray:
@@ -41,7 +47,7 @@ def wp_bitmask(raw: np.ndarray, thresholds: tuple[float, ...]) -> np.ndarray:
 
 def _tau_fields(fields: dict[str, np.ndarray], layout: str) -> dict[str, np.ndarray]:
     tag = _DEEPTAU[layout]
-    encode = wp_integer if layout == "modern" else wp_bitmask
+    encode = wp_bitmask if layout == "legacy" else wp_integer
     out = {k: v for k, v in fields.items() if not k.startswith("rawDeepTau")}
     for short, key in (("VSjet", "vsjet"), ("VSe", "vse"), ("VSmu", "vsmu")):
         raw = fields[f"rawDeepTau{short}"]
@@ -67,7 +73,24 @@ def to_layout(
             fields = _tau_fields(fields, layout)
         if name == "Electron" and layout == "legacy":
             fields = {_ELECTRON_LEGACY.get(k, k): v for k, v in fields.items()}
-        if name == "MET" and layout == "modern":
+        if layout == "v15":
+            fields = {k: v for k, v in fields.items() if k not in _V15_DROPPED.get(name, ())}
+            if name == "MET":
+                fields = _v15_unclustered(fields)
+        if name == "MET" and layout != "legacy":
             name = "PFMET"
         out[name] = Collection(coll.counts, fields)
     return out
+
+
+def _v15_unclustered(fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The unclustered-energy variation as v15 stores it: the varied MET's pT and φ."""
+    fields = dict(fields)
+    dx, dy = fields.pop("MetUnclustEnUpDeltaX"), fields.pop("MetUnclustEnUpDeltaY")
+    pt, phi = fields["pt"].astype(np.float64), fields["phi"].astype(np.float64)
+    x, y = pt * np.cos(phi), pt * np.sin(phi)
+    for name, sign in (("Up", 1.0), ("Down", -1.0)):
+        vx, vy = x + sign * dx, y + sign * dy
+        fields[f"ptUnclustered{name}"] = np.hypot(vx, vy).astype(np.float32)
+        fields[f"phiUnclustered{name}"] = np.arctan2(vy, vx).astype(np.float32)
+    return fields

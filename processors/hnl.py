@@ -18,7 +18,6 @@ import numpy as np
 from coffea import processor
 
 from hnl_coffea.channels import select
-from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
 from hnl_coffea.config import AnalysisConfig, load_config
 from hnl_coffea.corrections.evaluators import CorrectionProvider
 from hnl_coffea.corrections.shifts import Shifted, shape_variations
@@ -45,6 +44,7 @@ from hnl_coffea.models.inference import ModelRunner
 from hnl_coffea.models.outputs import evaluate_models
 from hnl_coffea.nanoaod import NanoLayout
 from hnl_coffea.objects import load_objects, preselection
+from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
 
 __all__ = ["HNLProcessor"]
 

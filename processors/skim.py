@@ -39,8 +39,8 @@ class SkimProcessor(processor.ProcessorABC):
         self.providers = ProviderCache()
 
     def process(self, events):  # noqa: ANN001 - NanoEvents
-        from hnl_coffea.resolve import era_view, nominal_selection
         from hnl_coffea.features import FEATURE_NAMES, compute_features
+        from hnl_coffea.resolve import era_view, nominal_selection
 
         meta = events.metadata
         dataset = meta.get("dataset", "unknown")

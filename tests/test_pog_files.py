@@ -142,8 +142,8 @@ def test_nominal_tau_energy_scale_from_the_real_file(shared_pog, tmp_path):
     import correctionlib
     from nanoaod_builder import open_events, write_nanoaod
 
-    from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
     from hnl_coffea.corrections.shifts import shape_variations
+    from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
 
     taus = [
         {"pt": 45.0, "eta": 0.4, "phi": 0.0, "charge": 1, "decayMode": 1, "genPartFlav": 5},

@@ -155,7 +155,7 @@ def test_z_window_region(tmp_path, cfg):
     sel = select(build_events(tmp_path, [on_z, off_z]), cfg)
     assert ak.to_list(sel.selected) == [True, True]
     assert ak.to_list(sel.regions["CR_Z"]) == [True, False]
-    assert ak.to_list(sel.regions["SR"]) == [True, True]
+    assert ak.to_list(sel.regions["SR"]) == [False, True]  # the SR vetoes the Z pair
     assert ak.to_list(sel.regions["CR_ttbar"]) == [False, False]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from .config import AnalysisConfig
 from .nanoaod import MissingBranchError
 
-__all__ = ["FILTER_STEPS", "event_filters"]
+__all__ = ["FILTER_STEPS", "event_filters", "passes_filters"]
 
 #: The filter steps, in cutflow order.
 FILTER_STEPS = ("met_filters", "good_vertex")
@@ -38,3 +38,9 @@ def event_filters(events: Any, cfg: AnalysisConfig) -> dict[str, np.ndarray]:
         raise MissingBranchError("PV_npvsGood", "the good-primary-vertex requirement")
     pv_ok = np.asarray(events.PV.npvsGood) >= cfg.event.min_good_vertices
     return {"met_filters": met_ok, "good_vertex": pv_ok}
+
+
+def passes_filters(events: Any, cfg: AnalysisConfig) -> np.ndarray:
+    """Events passing every step of :func:`event_filters`."""
+    masks = list(event_filters(events, cfg).values())
+    return np.logical_and.reduce(masks) if masks else np.ones(len(events), dtype=bool)

@@ -40,6 +40,7 @@ class SkimProcessor(processor.ProcessorABC):
 
     def process(self, events):  # noqa: ANN001 - NanoEvents
         from hnl_coffea.features import FEATURE_NAMES, compute_features
+        from hnl_coffea.filters import passes_filters
         from hnl_coffea.resolve import era_view, nominal_selection
 
         meta = events.metadata
@@ -61,6 +62,8 @@ class SkimProcessor(processor.ProcessorABC):
         if n_events == 0:
             return out
         cfg, layout = era_view(events, self.cfg, info.era)  # the dataset's own era
+        keep = passes_filters(events, cfg)  # MET filters, a good primary vertex
+        events, gen_w = events[keep], gen_w[keep]
         _, _, sel = nominal_selection(
             events, cfg, layout, self.providers(cfg), is_data=info.is_data
         )

@@ -43,12 +43,17 @@ def _all_events(fs, refs):
     return {ds: {f: refs[f]["entries"] for f in spec["files"]} for ds, spec in fs.items()}
 
 
+@pytest.mark.timeout(420)
 @pytest.mark.parametrize("resubmit", [0, 1])
 def test_scancel_of_the_only_job(toy_files, slurm, tmp_path, resubmit):
     path, refs, _ = toy_files
     fs = json.loads(path.read_text())
     partial = tmp_path / "out.zip.partial"
-    site = _slurm_site(tmp_path, slurm, lost_worker_timeout=5, resubmit=resubmit)
+    # the replacement job may wait for the cancelled one to finish completing on the single
+    # node, and its worker needs time to start on a busy machine: allow it 150 s to connect
+    site = _slurm_site(
+        tmp_path, slurm, lost_worker_timeout=5, resubmit=resubmit, worker_timeout=150
+    )
     opts = ExecutorOptions.from_site(site, workers=1)
     run_opts = RunOptions(20, status=False, retries=0, partial=str(partial), rounds=3)
     before = _submitted(slurm)

@@ -54,7 +54,8 @@ def test_raw_objects_have_standard_fields(chunk, cfg):
     assert isinstance(raw, Objects)
     assert ak.to_list(ak.num(raw.taus)) == [len(e["Tau"]) for e in evs]
     assert ak.to_list(raw.met.pt) == [f32(e["MET"]["pt"]) for e in evs]
-    assert {"pt", "phi", "unclust_dx", "unclust_dy"} <= set(raw.met.fields)
+    unclust = {f"unclust_{d}_{c}" for d in ("up", "down") for c in ("dx", "dy")}
+    assert {"pt", "phi", *unclust} <= set(raw.met.fields)
     expected_id = [[bool(o.get("mvaIso_WP90", True)) for o in e["Electron"]] for e in evs]
     assert ak.to_list(raw.electrons.mvaId) == expected_id
 

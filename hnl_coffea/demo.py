@@ -119,6 +119,8 @@ def run_demo(
     console.print(summary.format() if hasattr(summary, "format") else str(summary))
     result = save_output(output, outdir / "hnl_output.zip", backup=True)
     outputs["histograms"] = result
+    (outdir / "config.yaml").write_text(cfg.to_yaml())  # the configuration of every result
+    outputs["configuration"] = outdir / "config.yaml"
     lumis = set().union(*output.get("lumi", {}).values()) if output.get("lumi") else set()
     if lumis:
         outputs["processed lumis"] = write_lumi_json(lumis, outdir / "processed_lumis.json")

@@ -59,20 +59,25 @@ def test_unreadable_output_is_a_one_line_error(tmp_path):
 def test_report_cli_from_a_results_folder(postprocessed, tmp_path):
     import shutil
 
-    out, _, pdir, _ = postprocessed
+    out, pcfg, pdir, _ = postprocessed
     folder = tmp_path / "results"
     folder.mkdir()
     save(out, folder / "hnl_output.zip")
     shutil.copytree(pdir, folder / "postprocess")
+    # the folder's own configuration (as the demo writes it) is the report's
+    run_cfg = pcfg.with_overrides({"eras.2018.luminosity_fb": 12.5})
+    (folder / "config.yaml").write_text(run_cfg.to_yaml())
     res = CliRunner().invoke(
-        main, ["report", str(folder), "--outdir", str(tmp_path / "r"), "--no-progress",
-               "--set", "postprocessing.plot_formats=[png]"],
-    )  # fmt: skip
+        main, ["report", str(folder), "--outdir", str(tmp_path / "r"), "--no-progress"]
+    )
     assert res.exit_code == 0, res.output
     assert "━" not in res.output  # --no-progress: no bar
     page = (tmp_path / "r" / "index.html").read_text()
     n_png = len(list(pdir.rglob("*.png")))
     assert page.count('<img src="data:image/png;base64,') == n_png
-    assert "Configuration SHA-256" in page
+    assert "Configuration SHA-256" in page and "2018 12.5 fb⁻¹ (13 TeV)" in page
+    from hnl_coffea.postprocessing.provenance import config_hash
+
+    assert config_hash(run_cfg) in page
     res = CliRunner().invoke(main, ["report", str(tmp_path), "--outdir", str(tmp_path / "x")])
     assert res.exit_code == 1 and "holds no processor output" in res.output

@@ -17,6 +17,8 @@ from .common import (
 
 #: Names of the processor output inside a results folder (as the demo writes it).
 OUTPUT_NAMES = ("hnl_output.zip", "hnl_output.coffea")
+#: The configuration a results folder was made with (written by the demo).
+RUN_CONFIG = "config.yaml"
 
 
 def _resolve(out: Path) -> Path:
@@ -56,15 +58,18 @@ def report(
 ) -> None:  # fmt: skip
     """Write OUTDIR/index.html: provenance, cutflows, every plot, significance and limits vs
     m_hyp, the model comparison and the toys' global p-value, from OUT (a processor output
-    file, or a results folder such as the demo's)."""
+    file, or a results folder such as the demo's, whose config.yaml is then the
+    configuration unless --config is given)."""
     from ..postprocessing.htmlreport import build_report
 
-    cfg = load_cli_config(config_files, overrides)
     out = Path(out)
     file = _resolve(out)
     if out.is_dir():
         postprocess_dir = postprocess_dir or out / "postprocess"
         toys = toys or out / "toys" / "toys.json"
+        if not config_files and (out / RUN_CONFIG).is_file():
+            config_files = (str(out / RUN_CONFIG),)  # the configuration the folder was made with
+    cfg = load_cli_config(config_files, overrides)
     path = build_report(
         read_output(str(file), allow_pickle), outdir, cfg, postprocess_dir=postprocess_dir, toys=toys,
         unblind=unblind, progress=not no_progress,

@@ -18,7 +18,7 @@ h1{border-bottom:3px solid #3f90da}h2{border-bottom:1px solid #ccc;margin-top:2e
 table{border-collapse:collapse;margin:.5em 0 1.2em;font-size:13px}
 td,th{border:1px solid #ccc;padding:2px 7px;text-align:right}th{background:#eef3fa}
 td:first-child,th:first-child{text-align:left}
-.plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;width:440px}
+.plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;width:425px}
 figure img{width:100%;border:1px solid #ddd}figcaption{font-size:12px;color:#555}
 .big figure{width:650px}code{background:#f3f3f3;padding:0 3px}
 .warn{color:#a35200}details{margin:.5em 0}

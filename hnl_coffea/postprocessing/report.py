@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 PLOT_MODES = ("none", "default", "all")
+#: Discriminant names in text tables (the plots use the mathtext of ``DISCRIMINANTS``).
+TEXT_LABELS = {"mt_total": "MT_total", "score_parametric": "Parametric DNN",
+               "score_transfer": "Transfer model"}  # fmt: skip
 
 
 @dataclass
@@ -115,7 +118,7 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], metric: str = "asimov") ->
         sel = [r for r in rows if r.get("era", "") == era and r["discriminant"] == disc]
         cols = list(dict.fromkeys(r["channel"] for r in sel))
         where = f", era {era}" if era else ""
-        out += [f"### {DISCRIMINANTS.get(disc, disc)} ({disc}){where}: {what}", ""]
+        out += [f"### {TEXT_LABELS.get(disc, disc)} ({disc}){where}: {what}", ""]
         out.append("| m_hyp [GeV] | " + " | ".join(cols) + " |")
         out.append("|---:|" + "---:|" * len(cols))
         for mass in sorted(dict.fromkeys(r["mass"] for r in sel)):
@@ -138,7 +141,7 @@ def expected_markdown(rows: Sequence[Mapping[str, Any]], cl: float = 0.95) -> st
                      key=lambda r: r["mass"])  # fmt: skip
         lumi = sel[0]["luminosity_fb"]
         out += [f"### {scen}: {lumi:.3g} fb⁻¹ ({sel[0]['sqrt_s_tev']} TeV), "
-                f"{DISCRIMINANTS.get(disc, disc)} ({disc})", "",
+                f"{TEXT_LABELS.get(disc, disc)} ({disc})", "",
                 f"| m_hyp [GeV] | Asimov Z | S/√B | {100 * cl:g}% CL μ (median) | μ ±1σ | "
                 "σ·B limit [pb] (median) | σ·B ±1σ [pb] | σ·B samples [pb] |",
                 "|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
@@ -267,7 +270,7 @@ def postprocess_output(
     summary.warnings = sorted({w for c in cats for w in c.warnings})
     (outdir / "warnings.txt").write_text("".join(f"{w}\n" for w in summary.warnings))
     summary.files.append(outdir / "warnings.txt")
-    lumi = lumi_label(cfg, eras)
+    lumi = lumi_label(cfg, eras, plain=True)
     summary.files += _write_tables(rows, expected, outdir, cfg, lumi)
     if cats:
         summary.files += _write_rebinned(cats, outdir)

@@ -85,15 +85,21 @@ def signal_scale(setting: float | str, signal_peak: float, background_peak: floa
 
 
 def lumi_label(
-    cfg: AnalysisConfig, eras: Sequence[str], *, luminosity_fb: float | None = None
+    cfg: AnalysisConfig,
+    eras: Sequence[str],
+    *,
+    luminosity_fb: float | None = None,
+    plain: bool = False,
 ) -> str:
     """``"59.8 fb$^{-1}$ (13 TeV)"`` for the eras shown, luminosities summed per √s
     (``"138 fb$^{-1}$ (13 TeV) + 35 fb$^{-1}$ (13.6 TeV)"``); ``luminosity_fb`` replaces
-    the luminosity (e.g. a projection) when all eras share one √s."""
+    the luminosity (e.g. a projection) when all eras share one √s; ``plain`` writes fb⁻¹
+    for text (tables) instead of matplotlib mathtext."""
     per_energy: dict[float, float] = {}
     for e in eras:
         ec = cfg.eras[e]
         per_energy[ec.sqrt_s_tev] = per_energy.get(ec.sqrt_s_tev, 0.0) + ec.luminosity_fb
     if luminosity_fb is not None and len(per_energy) == 1:
         per_energy = {next(iter(per_energy)): luminosity_fb}
-    return " + ".join(f"{lumi:.3g} fb$^{{-1}}$ ({e:g} TeV)" for e, lumi in per_energy.items())
+    unit = "fb⁻¹" if plain else "fb$^{-1}$"
+    return " + ".join(f"{lumi:.3g} {unit} ({e:g} TeV)" for e, lumi in per_energy.items())

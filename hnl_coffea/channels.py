@@ -15,7 +15,8 @@ Steps, in cutflow order:
 ``channel``            the flavour content is one of ``cfg.channels``
 ``charge``             total charge ±1
 ``lepton_dr``          the three leptons pairwise separated by ΔR > ``lepton_separation_dr``
-``trigger``            OR of the HLT paths of the channel's trigger groups (era config)
+``trigger``            a path of the channel's trigger groups fired and its offline legs are
+                       above threshold and matched to ``TrigObj`` (:mod:`hnl_coffea.triggers`)
 ``bjet_veto``          no b-tagged jet (used by the regions, not by ``selected``)
 
 Chunks are selected on flat numpy arrays (two stable sorts order the leptons, masks and
@@ -26,7 +27,6 @@ pair quantities are dense ``(n, 3)`` arrays); every step is written once, for ea
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,20 +38,18 @@ from coffea.analysis_tools import PackedSelection
 from coffea.nanoevents.methods import candidate
 
 from .config import AnalysisConfig
-from .data import fired_groups
 from .flat import column, delta_r, event_index
 from .nanoaod import NanoLayout, detect_layout
 from .objects import Objects, flatten_objects, load_objects, object_masks
+from .triggers import DenseLeptons, trigger_decision
 
 __all__ = [
     "FLAVOUR_CODES",
     "SR_STEPS",
     "STEPS",
     "Selection",
-    "channel_trigger",
     "select",
     "steps_and_regions",
-    "trigger_groups",
 ]
 
 #: Lepton flavour codes (absolute PDG ID) in the ``flavour`` field, in lepton-order rank.
@@ -88,36 +86,10 @@ class Selection:
     selected: Any
     channel_names: tuple[str, ...]
     triggers: dict[str, Any] = field(default_factory=dict)
-    """Per trigger group of the era: whether any of its HLT paths fired."""
-
-
-def trigger_groups(events: Any, cfg: AnalysisConfig, layout: NanoLayout) -> dict[str, np.ndarray]:
-    """Whether each trigger group of the era fired (OR of its HLT paths), per event.
-
-    Paths absent from the file count as not fired, with one warning per chunk listing them.
-    """
-    triggers = cfg.era_config.triggers
-    missing = [
-        f"HLT_{p}" for paths in triggers.values() for p in paths if p not in layout.hlt_paths
-    ]
-    if missing:
-        source = (getattr(events, "metadata", None) or {}).get("filename", "input file")
-        warnings.warn(
-            f"{source}: trigger branch(es) {', '.join(missing)} absent; treated as not fired",
-            stacklevel=3,
-        )
-    return fired_groups(events, cfg.era_config)
-
-
-def channel_trigger(cfg: AnalysisConfig, groups: dict[str, Any], channel: Any, none: Any) -> Any:
-    """Per event: whether a trigger group of its channel fired (``none``: an all-False mask)."""
-    trigger = none
-    for index, ch in enumerate(cfg.channels):
-        fired = none
-        for group in ch.triggers:
-            fired = fired | groups[group]
-        trigger = trigger | ((channel == index) & fired)
-    return trigger
+    """Per trigger group of the era: whether any of its HLT paths fired (before matching)."""
+    trigger_group: Any = None
+    """int8 index into the era's trigger groups of the group the event is assigned to (−1);
+    the leptons that take its legs have ``trigger_leg`` set to that index."""
 
 
 def steps_and_regions(
@@ -215,8 +187,6 @@ def _select(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout)
     order = top[np.lexsort((position[position < 3], rank, event[top]))]
     cols = {k: v[order] for k, v in cols.items()}
     n_lep = np.minimum(n_cand, 3)
-    record = ak.zip(cols, with_name="PtEtaPhiMCandidate", behavior=candidate.behavior)
-    leptons = ak.unflatten(record, n_lep)
 
     # dense (n, 3) views, padded where an event has fewer than three leptons
     slot = np.arange(3)
@@ -246,10 +216,15 @@ def _select(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout)
     jets = ak.unflatten(ak.with_field(flat_jets, btag, "btag"), n_sel_jets)
     n_bjets = np.bincount(jet_event[btag], minlength=n)
 
-    groups = trigger_groups(events, cfg, layout)
-    trigger = channel_trigger(cfg, groups, channel, np.zeros(n, dtype=bool))
-
     pt, eta, phi, mass = (dense(f, 0) for f in ("pt", "eta", "phi", "mass"))
+    trig = trigger_decision(
+        events, cfg, layout, DenseLeptons(flavour, pt, eta, phi, valid), channel
+    )
+    trigger_leg = np.full(len(cols["pt"]), -1, dtype=np.int8)
+    trigger_leg[index[trig.legs]] = np.broadcast_to(trig.group[:, None], (n, 3))[trig.legs]
+    cols["trigger_leg"] = trigger_leg
+    record = ak.zip(cols, with_name="PtEtaPhiMCandidate", behavior=candidate.behavior)
+    leptons = ak.unflatten(record, n_lep)
     charge = dense("charge", 0)
     pairs = [(0, 1), (0, 2), (1, 2)]
     sep = cfg.objects.lepton_separation_dr
@@ -281,7 +256,7 @@ def _select(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout)
         "channel": channel >= 0,
         "charge": abs(charge.sum(axis=1)) == 1,
         "lepton_dr": dr_ok,
-        "trigger": trigger,
+        "trigger": trig.passed,
         "bjet_veto": n_bjets == 0,
     }
     steps, selected, regions = steps_and_regions(
@@ -298,5 +273,6 @@ def _select(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout)
         regions=regions,
         selected=selected,
         channel_names=cfg.channel_names,
-        triggers={k: ak.Array(v) for k, v in groups.items()},
+        triggers={k: ak.Array(v) for k, v in trig.fired.items()},
+        trigger_group=ak.Array(trig.group),
     )

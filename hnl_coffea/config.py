@@ -27,6 +27,8 @@ __all__ = [
     "ConfigError",
     "EraConfig",
     "EventCuts",
+    "TriggerLeg",
+    "TriggerPath",
     "load_config",
     "DEEPTAU_WPS",
     "DEFAULT_CONFIG",
@@ -169,6 +171,52 @@ class BtagAlgorithm(_Model):
     correction: str = "deepJet"
 
 
+_PDG_CODE = {"tau": 15, "mu": 13, "e": 11}
+
+
+class TriggerLeg(_Model):
+    """One offline lepton a trigger path needs: thresholds above the turn-on and how it is
+    matched to a ``TrigObj``.
+
+    ``filter_bits`` are bit numbers (0 = least significant) of ``TrigObj_filterBits`` that
+    the matched trigger object must all have; their meaning depends on the NanoAOD version
+    (``docs/triggers.md`` lists the sources).
+    """
+
+    object: Flavour
+    pt_min: float = Field(ge=0)
+    abs_eta_max: float = Field(gt=0)
+    filter_bits: tuple[Annotated[int, Field(ge=0, le=63)], ...] = ()
+    dr_max: float = Field(default=0.5, gt=0)
+
+    @property
+    def pdg_id(self) -> int:
+        """``TrigObj_id`` of the leg's trigger objects (11, 13 or 15)."""
+        return _PDG_CODE[self.object]
+
+    @property
+    def bit_mask(self) -> int:
+        """``filter_bits`` as one integer mask."""
+        return sum(1 << b for b in set(self.filter_bits))
+
+
+class TriggerPath(_Model):
+    """An HLT path's offline legs and where it is used (data runs, simulation)."""
+
+    legs: tuple[TriggerLeg, ...]
+    #: First and last run (inclusive; ``null``: open) in which collision data use the path.
+    data_runs: tuple[int | None, int | None] | None = None
+    #: Whether simulated events use the path.
+    simulation: bool = True
+
+    @field_validator("legs")
+    @classmethod
+    def _legs(cls, v: tuple[TriggerLeg, ...]) -> tuple[TriggerLeg, ...]:
+        if not 1 <= len(v) <= 3:
+            raise ValueError(f"a trigger path needs 1 to 3 offline legs, got {len(v)}")
+        return v
+
+
 class EraConfig(_Model):
     """Everything that changes from one data-taking period to the next.
 
@@ -191,6 +239,9 @@ class EraConfig(_Model):
     btag: BtagAlgorithm = BtagAlgorithm()
     btag_wp: dict[Literal["loose", "medium", "tight"], Annotated[float, Field(ge=0, le=1)]]
     triggers: dict[str, tuple[str, ...]]
+    #: Offline legs (thresholds, TrigObj matching) and data/simulation use of every HLT path
+    #: of ``triggers``, by path name without the ``HLT_`` prefix.
+    trigger_paths: dict[str, TriggerPath] = {}
     #: Certified-luminosity (golden) JSON, relative to the data folder or absolute.
     golden_json: str | None = None
     #: Primary datasets in priority order (an event is taken from the first whose group fired).
@@ -213,6 +264,23 @@ class EraConfig(_Model):
         if bad:
             raise ValueError(f"relative luminosity uncertainties must lie in [0, 1), got {bad}")
         return v
+
+    @model_validator(mode="after")
+    def _trigger_paths(self) -> EraConfig:
+        paths = list(dict.fromkeys(p for group in self.triggers.values() for p in group))
+        missing = [p for p in paths if p not in self.trigger_paths]
+        if missing:
+            raise ValueError(
+                f"trigger_paths: no offline legs for HLT path(s) {missing}; every path of "
+                "triggers needs {legs: [{object, pt_min, abs_eta_max, filter_bits, dr_max}]}"
+            )
+        unused = [p for p in self.trigger_paths if p not in paths]
+        if unused:
+            raise ValueError(
+                f"trigger_paths: path(s) {unused} belong to no trigger group; "
+                f"the groups' paths are: {', '.join(paths)}"
+            )
+        return self
 
     @property
     def luminosity_uncertainty(self) -> float:
@@ -318,6 +386,14 @@ class CorrectionsConfig(_Model):
     #: Inputs outside a correction's binned domain: clamp to the edge with a counted
     #: warning, or raise an error naming the correction and input.
     out_of_domain: Literal["clamp", "error"] = "clamp"
+    #: Trigger scale factor of each trigger group (``trigger_mu``: MUO single μ,
+    #: ``trigger_e``: EGM single e, ``tau_trigger``: TAU di-τ), applied to the matched legs of
+    #: the path an event is assigned to; a group not listed gets none.
+    trigger_scale_factors: dict[str, Literal["trigger_mu", "trigger_e", "tau_trigger"]] = {
+        "single_mu": "trigger_mu",
+        "single_e": "trigger_e",
+        "ditau": "tau_trigger",
+    }
     #: Overrides of the correction names for every era, by scale-factor key (see
     #: ``hnl_coffea.corrections.names``); per-era names go to ``eras.<era>.correction_names``.
     names: dict[str, str] = {}
@@ -358,6 +434,9 @@ class AnalysisConfig(_Model):
     models: ModelsConfig = ModelsConfig()
     postprocessing: PostprocessingConfig = PostprocessingConfig()
     redirector: str | None = None
+    #: Require the offline legs of a trigger path to match a ``TrigObj`` (ΔR, id, filter
+    #: bits); ``false`` keeps the thresholds only, for files without ``TrigObj``.
+    trigger_matching: bool = True
 
     @field_validator("era", mode="before")
     @classmethod
@@ -386,6 +465,13 @@ class AnalysisConfig(_Model):
                     f"eras.{key}.primary_datasets use trigger group(s) {groups} not in its triggers"
                 )
         self._check_regions()
+        all_groups = {g for era in self.eras.values() for g in era.triggers}
+        unknown_sf = [g for g in self.corrections.trigger_scale_factors if g not in all_groups]
+        if unknown_sf:
+            raise ValueError(
+                f"corrections.trigger_scale_factors: unknown trigger group(s) {unknown_sf}; "
+                f"allowed: {', '.join(sorted(all_groups))}"
+            )
         names = [c.name for c in self.channels]
         if len(set(names)) != len(names):
             raise ValueError(f"channel names must be unique, got {names}")

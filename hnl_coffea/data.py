@@ -109,7 +109,7 @@ def certification_messages(output: Mapping) -> list[str]:
 
 def fired_groups(events, era: EraConfig) -> dict[str, np.ndarray]:
     """Per trigger group of the era, whether any of its HLT paths fired (absent paths: not
-    fired; :func:`hnl_coffea.channels.trigger_groups` also warns about them)."""
+    fired; :func:`hnl_coffea.triggers.paths_fired` also warns about them)."""
     hlt_fields = set(events.HLT.fields) if "HLT" in events.fields else set()
     out = {}
     n = len(events)

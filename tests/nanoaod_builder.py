@@ -4,9 +4,13 @@ An event is a dict::
 
     {"Muon": [{"pt": 30, "eta": 0.1, "phi": 1.0, "charge": -1}, ...],
      "Electron": [...], "Tau": [...], "Jet": [...],
-     "MET": {"pt": 40.0, "phi": 0.3}, "HLT": {"IsoMu24": True}}
+     "MET": {"pt": 40.0, "phi": 0.3}, "HLT": {"IsoMu24": True},
+     "TrigObj": [{"id": 13, "pt": 30, "eta": 0.1, "phi": 1.0, "filterBits": 2}], "run": 1}
 
 Objects get defaults that pass the default selection, so hand cases list kinematics only.
+Without a ``TrigObj`` list an event gets one trigger object on every muon, electron and
+τh, with every filter bit (0-30) set, so hand cases pass trigger matching unless they say
+otherwise; unlisted HLT paths fire.
 Tau DeepTau discriminants are given as working-point integers (``vsjet``/``vse`` 0..8,
 ``vsmu`` 0..4) and written as v2p5 integers (``layout="modern"``) or v2p1 cumulative bit
 masks (``layout="legacy"``); electron IDs use the modern names and are renamed for legacy.
@@ -23,7 +27,17 @@ import awkward as ak
 import numpy as np
 import uproot
 
-HLT_PATHS = ("IsoMu24", "Ele32_WPTight_Gsf", "DoubleMediumChargedIsoPFTauHPS35_Trk1_eta2p1_Reg")
+HLT_PATHS = (
+    "IsoMu24",
+    "Ele32_WPTight_Gsf",
+    "DoubleMediumChargedIsoPFTauHPS35_Trk1_eta2p1_Reg",
+    "DoubleTightChargedIsoPFTau35_Trk1_TightID_eta2p1_Reg",
+    "DoubleMediumChargedIsoPFTau40_Trk1_TightID_eta2p1_Reg",
+    "DoubleTightChargedIsoPFTau40_Trk1_eta2p1_Reg",
+)
+#: ``TrigObj_filterBits`` with every bit of a 32-bit ``Int_t`` but the sign set.
+ALL_BITS = 0x7FFFFFFF
+_TRIGOBJ_ID = {"Muon": 13, "Electron": 11, "Tau": 15}
 #: MET filter flags written (``Flag_<name>``, True unless an event's ``"Flag"`` says otherwise):
 #: every filter of every era of the default configuration.
 FLAGS = (
@@ -94,6 +108,29 @@ def _columns(events: list[dict], name: str, layout: str, is_mc: bool) -> dict[st
     return cols
 
 
+def trigger_objects(ev: dict) -> list[dict]:
+    """The event's ``TrigObj`` list: as given, or one per lepton with every bit set."""
+    if "TrigObj" in ev:
+        return ev["TrigObj"]
+    out = []
+    for name, pdg in _TRIGOBJ_ID.items():
+        for o in ev.get(name, []):
+            kin = {k: o.get(k, _BASE[k][0]) for k in ("pt", "eta", "phi")}
+            out.append({"id": pdg, **kin, "filterBits": ALL_BITS})
+    return out
+
+
+def _trigobj_columns(events: list[dict]) -> dict[str, ak.Array]:
+    rows = [trigger_objects(ev) for ev in events]
+    counts = np.asarray([len(r) for r in rows], dtype=np.int64)
+    cols = {}
+    for field, dtype in (("id", _I32), ("pt", _F32), ("eta", _F32), ("phi", _F32),
+                         ("filterBits", _I32)):  # fmt: skip
+        content = np.asarray([o[field] for r in rows for o in r], dtype=dtype)
+        cols[field] = ak.unflatten(content, counts)
+    return cols
+
+
 def write_nanoaod(
     path: str | Path,
     events: list[dict],
@@ -108,7 +145,7 @@ def write_nanoaod(
     as NanoAOD v10-v14 do."""
     n = len(events)
     tree: dict[str, Any] = {
-        "run": np.ones(n, np.uint32),
+        "run": np.asarray([ev.get("run", 1) for ev in events], np.uint32),
         "luminosityBlock": np.ones(n, np.uint32),
         "event": np.arange(n, dtype=np.uint64),
         "PV_npvsGood": np.asarray([ev.get("PV_npvsGood", 30) for ev in events], np.int32),
@@ -127,6 +164,9 @@ def write_nanoaod(
                 cols[f"idDeepTau2017v2p1{disc}"] = cols[f"idDeepTau2018v2p5{disc}"]
         cols = {k: v for k, v in cols.items() if f"{name}_{k}" not in drop}
         tree[name] = ak.zip(cols)
+    tree["TrigObj"] = ak.zip(
+        {k: v for k, v in _trigobj_columns(events).items() if f"TrigObj_{k}" not in drop}
+    )
     met = "PFMET" if layout == "modern" else "MET"
     for field, default in (
         ("pt", 30.0), ("phi", 0.0), ("sumEt", 500.0), ("MetUnclustEnUpDeltaX", 1.0),
@@ -162,9 +202,11 @@ def open_events(path: str | Path, mode: str = "virtual") -> Any:
     ).events()
 
 
-def random_events(n: int, seed: int = 1) -> list[dict]:
+def random_events(n: int, seed: int = 1, runs: tuple[int, ...] = ()) -> list[dict]:
     """``n`` random events with 0-5 leptons of each flavour, near-threshold kinematics, IDs,
-    isolation and occasional overlaps, so that every selection step both passes and fails."""
+    isolation, occasional overlaps and trigger objects (some displaced, without filter bits
+    or of another id, some without offline partner), so that every selection step both
+    passes and fails; ``runs``: run numbers to draw from (default: run 1)."""
     rng = random.Random(seed)
 
     def count() -> int:
@@ -214,6 +256,26 @@ def random_events(n: int, seed: int = 1) -> list[dict]:
             jets.append(jet)
         for coll in (muons, electrons, taus, jets):
             coll.sort(key=lambda o: -o["pt"])
+        trig = []
+        for pdg, coll in ((13, muons), (11, electrons), (15, taus)):
+            for o in coll:
+                if rng.random() < 0.1:
+                    continue  # not reconstructed online
+                far = rng.random() < 0.12
+                step = rng.uniform(0.05, 0.6) if far else abs(rng.gauss(0, 0.02))
+                angle = rng.uniform(0, 2 * math.pi)
+                bits = rng.choice((ALL_BITS,) * 6 + (0, rng.getrandbits(12)))
+                trig.append(
+                    {"id": rng.choice((pdg,) * 9 + (22,)), "pt": o["pt"] * rng.uniform(0.9, 1.1),
+                     "eta": o["eta"] + step * math.cos(angle),
+                     "phi": o["phi"] + step * math.sin(angle), "filterBits": bits}
+                )  # fmt: skip
+        for _ in range(rng.choice((0, 0, 1, 2))):  # objects without an offline partner
+            trig.append(
+                {"id": rng.choice((1, 11, 13, 15)), "pt": 5.0 + rng.expovariate(1 / 30),
+                 "eta": rng.uniform(-2.5, 2.5), "phi": rng.uniform(-math.pi, math.pi),
+                 "filterBits": rng.choice((ALL_BITS, rng.getrandbits(12)))}
+            )  # fmt: skip
         events.append(
             {
                 "Muon": muons,
@@ -222,6 +284,8 @@ def random_events(n: int, seed: int = 1) -> list[dict]:
                 "Jet": jets,
                 "MET": {"pt": rng.expovariate(1 / 40), "phi": rng.uniform(-math.pi, math.pi)},
                 "HLT": {p: rng.random() < 0.8 for p in HLT_PATHS},
+                "TrigObj": trig,
+                "run": rng.choice(runs) if runs else 1,
             }
         )
     # event filters from a stream of their own (the objects above stay as they were)

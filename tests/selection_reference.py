@@ -7,10 +7,12 @@ implementation event by event.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 
 TAU, MU, E = 15, 13, 11
+PDG = {"tau": TAU, "mu": MU, "e": E}
 RANK = {TAU: 0, MU: 1, E: 2}
 Z_MASS = 91.1876
 
@@ -116,7 +118,64 @@ def select_event(ev: dict, cfg, defaults: dict) -> dict:
     return {"muons": mus, "electrons": els, "taus": tas, "jets": jes}
 
 
-def channel_event(ev: dict, cfg, defaults: dict, hlt_present=None) -> dict:
+def _path_used(path, run: int, is_mc: bool) -> bool:
+    if is_mc:
+        return path.simulation
+    if path.data_runs is None:
+        return True
+    first, last = path.data_runs
+    return (first is None or run >= first) and (last is None or run <= last)
+
+
+def _leg_takes(leg, lep: dict, trig_objs: list[dict], matching: bool) -> bool:
+    """Whether ``lep`` can take trigger ``leg``: flavour, thresholds, a matching TrigObj."""
+    if lep["flavour"] != PDG[leg.object]:
+        return False
+    if not (lep["pt"] > leg.pt_min and abs(lep["eta"]) < leg.abs_eta_max):
+        return False
+    if not matching:
+        return True
+    return any(
+        t["id"] == PDG[leg.object]
+        and all((int(t["filterBits"]) >> b) & 1 for b in leg.filter_bits)
+        and dr(lep, t) < leg.dr_max
+        for t in trig_objs
+    )
+
+
+def trigger_event(ev: dict, leps: list[dict], channel: int, cfg, hlt_present=None,
+                  is_mc: bool = True) -> tuple[str | None, tuple[int, ...]]:  # fmt: skip
+    """The trigger group the event is assigned to (None: fails the trigger step) and the
+    positions in ``leps`` of the leptons taking that path's legs."""
+    if channel < 0:
+        return None, ()
+    from nanoaod_builder import trigger_objects
+
+    era = cfg.era_config
+    hlt = ev.get("HLT", {})
+    run = ev.get("run", 1)
+    trig_objs = [
+        {"id": t["id"], "eta": f32(t["eta"]), "phi": f32(t["phi"]),
+         "filterBits": t["filterBits"]}
+        for t in trigger_objects(ev)
+    ]  # fmt: skip
+    for group in cfg.channels[channel].triggers:
+        for name in era.triggers[group]:
+            path = era.trigger_paths[name]
+            if not (hlt.get(name, True) and (hlt_present is None or name in hlt_present)):
+                continue
+            if not _path_used(path, run, is_mc):
+                continue
+            for perm in itertools.permutations(range(len(leps)), len(path.legs)):
+                if all(
+                    _leg_takes(leg, leps[i], trig_objs, cfg.trigger_matching)
+                    for leg, i in zip(path.legs, perm)
+                ):
+                    return group, perm
+    return None, ()
+
+
+def channel_event(ev: dict, cfg, defaults: dict, hlt_present=None, is_mc: bool = True) -> dict:
     """Leptons, channel index, every selection step and every region of one event."""
     objs = select_event(ev, cfg, defaults)
     cands = (
@@ -131,16 +190,8 @@ def channel_event(ev: dict, cfg, defaults: dict, hlt_present=None) -> dict:
     for i, ch in enumerate(cfg.channels):
         if (n[TAU], n[MU], n[E]) == (ch.n_tau, ch.n_mu, ch.n_e):
             channel = i
-    hlt = ev.get("HLT", {})
-    era = cfg.era_config
-
-    def fired(group: str) -> bool:
-        return any(
-            hlt.get(p, True) and (hlt_present is None or p in hlt_present)
-            for p in era.triggers[group]
-        )
-
-    trigger = channel >= 0 and any(fired(g) for g in cfg.channels[channel].triggers)
+    trigger_group, trigger_legs = trigger_event(ev, leps, channel, cfg, hlt_present, is_mc)
+    trigger = trigger_group is not None
     pairs = [(leps[i], leps[j]) for i in range(len(leps)) for j in range(i + 1, len(leps))]
     n_b = sum(1 for j in objs["jets"] if j["btag"])
     steps = {
@@ -185,6 +236,8 @@ def channel_event(ev: dict, cfg, defaults: dict, hlt_present=None) -> dict:
         "selected": selected,
         "regions": regions,
         "n_bjets": n_b,
+        "trigger_group": trigger_group,
+        "trigger_legs": trigger_legs,
     }
 
 

@@ -13,7 +13,7 @@ from selection_reference import channel_event
 from hnl_coffea.channels import STEPS, select
 from hnl_coffea.cutflow import cutflow, format_cutflow
 
-N_EVENTS = 500
+N_EVENTS = 1000
 
 
 @pytest.fixture(scope="module", params=["modern", "legacy"])
@@ -48,6 +48,15 @@ def test_steps_channels_regions_match_reference(chunk, cfg):
             x["decayMode"] if x["flavour"] == 15 else -1 for x in ref["leptons"]
         ]
         assert [x["genPartFlav"] for x in got] == [x["genPartFlav"] for x in ref["leptons"]]
+    # the trigger group each event is assigned to and the leptons taking its legs
+    groups = list(cfg.era_config.triggers)
+    ref_group = [groups.index(r["trigger_group"]) if r["trigger_group"] else -1 for r in refs]
+    assert ak.to_list(sel.trigger_group) == ref_group
+    for got, ref, g in zip(leps, refs, ref_group):
+        assert [x["trigger_leg"] for x in got] == [
+            g if i in ref["trigger_legs"] else -1 for i in range(len(got))
+        ]
+    assert {r["trigger_group"] for r in refs if r["selected"]} == {"single_mu", "single_e", "ditau"}
     n_sel = sum(r["selected"] for r in refs)
     assert n_sel >= 15, n_sel
     assert len({r["channel"] for r in refs if r["selected"]}) >= 4
@@ -125,7 +134,7 @@ def test_charge_and_separation(tmp_path, cfg):
 def test_missing_trigger_branch_warns_once_and_counts_as_not_fired(tmp_path, cfg):
     # ττμ: fired only by the di-tau path, which the file lacks
     tautaumu = _event(
-        [("Tau", 50, 0, 0, 1), ("Tau", 40, 1.5, 2, -1), ("Muon", 30, -1.5, -2, 1)],
+        [("Tau", 50, 0, 0, 1), ("Tau", 45, 1.5, 2, -1), ("Muon", 30, -1.5, -2, 1)],
         HLT={"IsoMu24": False},
     )
     path = tmp_path / "nohlt.root"
@@ -151,7 +160,7 @@ def test_z_window_region(tmp_path, cfg):
     on_z = _event(
         [("Tau", 40, 1.5, 1.0, 1), ("Muon", 45.6, 0, 0, 1), ("Muon", 45.6, 0, math.pi, -1)]
     )
-    off_z = _event([("Tau", 40, 1.5, 1.0, 1), ("Muon", 20, 0, 0, 1), ("Muon", 20, 0, math.pi, -1)])
+    off_z = _event([("Tau", 40, 1.5, 1.0, 1), ("Muon", 30, 0, 0, 1), ("Muon", 30, 0, math.pi, -1)])
     sel = select(build_events(tmp_path, [on_z, off_z]), cfg)
     assert ak.to_list(sel.selected) == [True, True]
     assert ak.to_list(sel.regions["CR_Z"]) == [True, False]

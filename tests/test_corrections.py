@@ -36,7 +36,7 @@ EVENT_A = {  # τ(30, η 0.5, dm 1, genuine), τ(25, η -1.0, dm 10, e→τh), �
     "muonID": (0.992, 0.996, 0.988),  # |η| [0, 0.9), pT [30, 50)
     "muonIso": (0.997, 0.999, 0.995),
     "eleID": (1.0, 1.0, 1.0),
-    "trigger": (0.985, 0.995, 0.975),  # μ leg, pT [40, 60)
+    "triggerMu": (0.985, 0.995, 0.975),  # the μ takes the IsoMu24 leg: pT [40, 60)
 }
 EVENT_B = {  # τ(50, η 1.9, dm 0, genuine), μ(22, η 0.2), e(15, η -2.2)
     "genWeight": -2.0,
@@ -47,25 +47,36 @@ EVENT_B = {  # τ(50, η 1.9, dm 0, genuine), μ(22, η 0.2), e(15, η -2.2)
     "muonID": (0.99, 0.994, 0.986),  # pT [20, 30)
     "muonIso": (0.995, 0.997, 0.993),
     "eleID": (0.92, 0.94, 0.90),  # |η| in [2.0, 2.5), pT [10, 20)
-    "trigger": (0.90, 0.91, 0.89),  # leading light lepton is the 22 GeV μ: pT [10, 26)
+    # no trigger leg (a 22 GeV μ is below IsoMu24's 26 GeV): no trigger SF
 }
 EVENT_C = {"genWeight": 0.5, "pileup": (0.03, 0.0314, 0.0286)}  # no leptons, nTrueInt 97
+EVENT_D = {  # assigned to the di-τ path: τ(45, dm 1), τ(42, dm 10) legs; μ(40, η 0.3) no leg
+    "genWeight": 1.0,
+    "pileup": (1.04, 1.0358, 1.0442),
+    "muonID": (0.992, 0.996, 0.988),
+    "muonIso": (0.997, 0.999, 0.995),
+    # dm 1, pT [45, 50): 0.92 ± 0.03; dm 10, pT [40, 45): 0.84 ± 0.04; no single-μ SF
+    "triggerDiTau": (0.92 * 0.84, 0.95 * 0.88, 0.89 * 0.80),
+}
+EVENTS = (EVENT_A, EVENT_B, EVENT_C, EVENT_D)
 
 
 def _events():
     leptons = ak.zip(
         {
-            "pt": [[30.0, 25.0, 40.0], [50.0, 22.0, 15.0], []],
-            "eta": [[0.5, -1.0, 0.3], [1.9, 0.2, -2.2], []],
-            "phi": [[0.0, 1.0, 2.0], [0.0, 1.0, 2.0], []],
-            "mass": [[1.2, 0.9, 0.105], [1.0, 0.105, 0.0005], []],
-            "charge": [[1, -1, 1], [1, -1, -1], []],
-            "flavour": [["tau", "tau", "mu"], ["tau", "mu", "e"], []],
-            "decayMode": [[1, 10, -1], [0, -1, -1], []],
-            "genPartFlav": [[5, 1, 1], [5, 1, 1], []],
+            "pt": [[30.0, 25.0, 40.0], [50.0, 22.0, 15.0], [], [45.0, 42.0, 40.0]],
+            "eta": [[0.5, -1.0, 0.3], [1.9, 0.2, -2.2], [], [0.5, -1.0, 0.3]],
+            "phi": [[0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [], [0.0, 1.0, 2.0]],
+            "mass": [[1.2, 0.9, 0.105], [1.0, 0.105, 0.0005], [], [1.2, 0.9, 0.105]],
+            "charge": [[1, -1, 1], [1, -1, -1], [], [1, -1, 1]],
+            "flavour": [["tau", "tau", "mu"], ["tau", "mu", "e"], [], ["tau", "tau", "mu"]],
+            "decayMode": [[1, 10, -1], [0, -1, -1], [], [1, 10, -1]],
+            "genPartFlav": [[5, 1, 1], [5, 1, 1], [], [0, 0, 1]],
+            # trigger groups: 0 single_mu, 1 single_e, 2 ditau; -1: no leg
+            "trigger_leg": [[-1, -1, 0], [-1, -1, -1], [], [2, 2, -1]],
         }
     )
-    info = ak.zip({"genWeight": [1.0, -2.0, 0.5], "Pileup_nTrueInt": [32.5, 12.0, 97.0]})
+    info = ak.zip({"genWeight": [1.0, -2.0, 0.5, 1.0], "Pileup_nTrueInt": [32.5, 12.0, 97.0, 32.5]})
     return leptons, info
 
 
@@ -92,7 +103,7 @@ def test_nominal_weight_matches_hand_lookup(cfg, provider):
     leptons, info = _events()
     w = event_weights(leptons, info, cfg, provider, is_data=False)
     got = w.weight()
-    for i, ev in enumerate((EVENT_A, EVENT_B, EVENT_C)):
+    for i, ev in enumerate(EVENTS):
         assert got[i] == pytest.approx(_expected(ev), rel=1e-9)
 
 
@@ -101,11 +112,12 @@ def test_variations_match_hand_lookup_and_bracket_nominal(cfg, provider):
     w = event_weights(leptons, info, cfg, provider, is_data=False)
     names = weight_variations(cfg, provider)
     assert set(w.variations) == set(names)
-    assert {"tauIDUp", "tauIDDown", "pileupUp", "muonIDDown", "triggerUp"} <= set(names)
+    assert {"tauIDUp", "pileupUp", "muonIDDown", "triggerMuUp", "triggerDiTauDown"} <= set(names)
+    assert "triggerEUp" not in names  # no UL electron trigger SF
     nominal = w.weight()
     for var in names:
         got = w.weight(var)
-        for i, ev in enumerate((EVENT_A, EVENT_B, EVENT_C)):
+        for i, ev in enumerate(EVENTS):
             assert got[i] == pytest.approx(_expected(ev, var), rel=1e-9), (var, i)
     for stem in {n[:-2] for n in names if n.endswith("Up")}:
         up, down = w.weight(f"{stem}Up"), w.weight(f"{stem}Down")
@@ -160,7 +172,7 @@ def test_systematics_off_gives_nominal_only(cfg, provider):
 
 def test_pdgid_flavour_and_nanoevents_style_pileup(cfg, provider):
     leptons, info = _events()
-    pdg = ak.Array([[15, -15, 13], [-15, 13, -11], []])
+    pdg = ak.Array([[15, -15, 13], [-15, 13, -11], [], [15, -15, 13]])
     leptons = ak.with_field(leptons, pdg, "flavour")
     nested = ak.zip(
         {"genWeight": info.genWeight, "Pileup": ak.zip({"nTrueInt": info.Pileup_nTrueInt})},

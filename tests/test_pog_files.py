@@ -96,7 +96,9 @@ def test_real_pog_files_run_without_name_overrides(
     # real scale factors are not the illustrative ones
     assert all(not np.isclose(real[k], fake[k], rtol=1e-6) for k in nominal)
     systs = {s for _, s in real}
-    assert {"muonIDUp", "pileupUp", "eleIDUp", "triggerUp"} <= systs
+    assert {"muonIDUp", "pileupUp", "eleIDUp", "triggerMuUp", "triggerDiTauUp"} <= systs
+    # EGM publishes single-electron trigger SFs for Run 3 only
+    assert ("triggerEUp" in systs) == (era == "2022EE")
     ds = "HNL_M300"  # genuine τh (genmatch 5) carry the τ ID scale factor
     if era == "2018":
         # the real UL TAU file: DeepTau2017v2p1 names, its energy scale, and τ ID
@@ -175,3 +177,34 @@ def test_nominal_tau_energy_scale_from_the_real_file(shared_pog, tmp_path):
     assert shifted[0] == pytest.approx(np.float32(45.0) * scale(taus[0], "up"), rel=1e-6)
     assert scale(taus[0], "down") < scale(taus[0], "nom") < scale(taus[0], "up")
     assert shifted[1] == pytest.approx(want[1], rel=1e-6)  # DM 0 stays nominal
+
+
+def test_real_ditau_trigger_scale_factor(shared_pog, cfg):
+    """The 2018 UL TAU file's ``tau_trigger`` (ditau, sf, Medium) on the two τh legs of an
+    event assigned to the di-τ path, against correctionlib called directly on the file."""
+    import awkward as ak
+    import correctionlib
+
+    from hnl_coffea.corrections import event_weights
+
+    real = load_config(overrides={"corrections.pog_root": str(shared_pog)}).for_era("2018")
+    leptons = ak.zip(
+        {
+            "pt": [[55.0, 43.0, 30.0]], "eta": [[0.3, -1.2, 0.5]], "flavour": [["tau", "tau", "mu"]],
+            "decayMode": [[1, 10, -1]], "genPartFlav": [[0, 0, 0]], "trigger_leg": [[2, 2, -1]],
+        }
+    )  # fmt: skip
+    info = ak.zip({"genWeight": [1.0], "Pileup_nTrueInt": [30.0]})
+    w = event_weights(leptons, info, real, CorrectionProvider(real), is_data=False)
+    tt = correctionlib.CorrectionSet.from_file(str(shared_pog / "TAU/2018_UL/tau.json.gz"))
+    sf = tt["tau_trigger"]
+
+    def both(syst: str) -> float:
+        return sf.evaluate(55.0, 1, "ditau", "Medium", "sf", syst) * sf.evaluate(
+            43.0, 10, "ditau", "Medium", "sf", syst
+        )
+
+    assert w.partial_weight(include=["triggerDiTau"])[0] == pytest.approx(both("nom"))
+    ratio = w.weight("triggerDiTauUp")[0] / w.weight()[0]
+    assert ratio == pytest.approx(both("up") / both("nom"))
+    assert w.partial_weight(include=["triggerMu"])[0] == 1.0  # the μ takes no leg

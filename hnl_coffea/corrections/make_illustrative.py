@@ -19,7 +19,7 @@ from pathlib import Path
 
 from correctionlib import schemav2 as cs
 
-from ..config import ILLUSTRATIVE_POG_ROOT, AnalysisConfig, load_config
+from ..config import DEEPTAU_WPS, ILLUSTRATIVE_POG_ROOT, AnalysisConfig, load_config
 from ..paths import data_path
 from .names import correction_constants, correction_name
 
@@ -101,6 +101,19 @@ TAU_ES = {
     10: (0.995, 0.011),
     11: (1.002, 0.012),
 }
+#: τh trigger leg (TAU ``tau_trigger`` layout: trigtype, corrtype, wp, dm, pt, syst): pT edges,
+#: per decay mode (−1: inclusive) the SF per pT bin, its uncertainty, the MC efficiency.
+TAU_TRIGGER_PT_EDGES = (40.0, 45.0, 50.0, 60.0, 80.0, 120.0, INF)
+TAU_TRIGGER_SF = {
+    -1: (0.87, 0.91, 0.93, 0.94, 0.95, 0.96),
+    0: (0.86, 0.90, 0.92, 0.93, 0.94, 0.95),
+    1: (0.88, 0.92, 0.94, 0.95, 0.96, 0.96),
+    10: (0.84, 0.89, 0.92, 0.94, 0.95, 0.96),
+    11: (0.84, 0.89, 0.92, 0.94, 0.95, 0.96),
+}
+TAU_TRIGGER_UNC = (0.04, 0.03, 0.03, 0.025, 0.025, 0.03)
+TAU_TRIGGER_EFF_MC = (0.55, 0.68, 0.78, 0.86, 0.90, 0.92)
+TAU_TRIGGER_TYPES = ("ditau", "etau", "mutau")
 
 #: Muon ID/isolation: |η| and pT edges, nominal per [|η| bin][pT bin], one uncertainty.
 MUON_ABSETA_EDGES = (0.0, 0.9, 1.2, 2.1, 2.4)
@@ -126,13 +139,14 @@ MUON_OFFSETS = (
     (-0.015, -0.008, -0.002, 0.000, 0.001),
     (-0.030, -0.020, -0.010, -0.005, -0.004),
 )
-#: Single-muon trigger (in the muon file), same layout as muon ID.
-MUON_TRIGGER_PT_EDGES = (10.0, 26.0, 30.0, 40.0, 60.0, INF)
+#: Single-muon trigger (in the muon file), same layout as muon ID; pT from the offline
+#: threshold of IsoMu24 (26 GeV) on, as in the MUO files.
+MUON_TRIGGER_PT_EDGES = (26.0, 30.0, 40.0, 60.0, 120.0, INF)
 MUON_TRIGGER_SF = (
-    (0.90, 0.97, 0.98, 0.985, 0.99),
-    (0.88, 0.96, 0.97, 0.975, 0.98),
-    (0.86, 0.95, 0.96, 0.970, 0.975),
-    (0.80, 0.90, 0.92, 0.930, 0.940),
+    (0.96, 0.975, 0.985, 0.99, 0.99),
+    (0.95, 0.965, 0.975, 0.98, 0.98),
+    (0.94, 0.955, 0.970, 0.975, 0.975),
+    (0.88, 0.910, 0.930, 0.940, 0.94),
 )
 MUON_TRIGGER_UNC = 0.01
 
@@ -347,7 +361,51 @@ def build_tau() -> cs.CorrectionSet:
         _cat("genmatch", {g: (tes_genuine if g == 5 else 1.0) for g in TAU_GENMATCHES}),
     )
     ids = [c for v in DEEPTAU_VERSIONS for c in _tau_ids(v)]
-    return _cset("Tau POG-style corrections.", [*ids, tes])
+    return _cset("Tau POG-style corrections.", [*ids, tes, _tau_trigger()])
+
+
+def _tau_trigger() -> cs.Correction:
+    """τh trigger-leg SFs and efficiencies (TAU ``tau_trigger`` layout), by decay mode and pT."""
+
+    def values(corrtype: str, dm: int) -> list:
+        if corrtype == "sf":
+            return [
+                _nud("syst", SYSTS_TAU, v, u) for v, u in zip(TAU_TRIGGER_SF[dm], TAU_TRIGGER_UNC)
+            ]
+        if corrtype == "eff_mc":
+            return [_nud("syst", SYSTS_TAU, e, 0.01) for e in TAU_TRIGGER_EFF_MC]
+        return [
+            _nud("syst", SYSTS_TAU, round(e * v, 4), 0.02)
+            for e, v in zip(TAU_TRIGGER_EFF_MC, TAU_TRIGGER_SF[dm])
+        ]
+
+    def by_dm(corrtype: str) -> cs.Category:
+        return _cat(
+            "dm", {d: _bin("pt", TAU_TRIGGER_PT_EDGES, values(corrtype, d)) for d in TAU_TRIGGER_SF}
+        )
+
+    data = _cat(
+        "trigtype",
+        {
+            t: _cat("corrtype", {c: _cat("wp", {w: by_dm(c) for w in DEEPTAU_WPS})
+                                 for c in ("sf", "eff_data", "eff_mc")})
+            for t in TAU_TRIGGER_TYPES
+        },
+    )  # fmt: skip
+    return _corr(
+        "tau_trigger",
+        "Tau trigger-leg SFs and efficiencies (ditau, etau, mutau) by decay mode (-1: "
+        "inclusive) and pT.",
+        [
+            _var("pt", "real", "tau pT [GeV]"),
+            _var("dm", "int", "tau decay mode (0, 1, 10, 11, or -1)"),
+            _var("trigtype", "string", "ditau, etau, mutau"),
+            _var("wp", "string", "DeepTau VSjet working point"),
+            _var("corrtype", "string", "eff_data, eff_mc, sf"),
+            _var("syst", "string", "nom, up, down"),
+        ],
+        data,
+    )
 
 
 # --------------------------------------------------------------------------- muon

@@ -10,7 +10,8 @@ read from that file (and its variations).
 
 Leptons are an awkward array ``events × leptons`` with fields ``pt``, ``eta``, ``flavour``
 (``"tau"``/``"mu"``/``"e"`` or a pdgId; a ``pdgId`` field works too), and for MC
-``genPartFlav`` (τh gen match) and, for taus, ``decayMode``. Electrons may carry
+``genPartFlav`` (τh gen match), for taus ``decayMode``, and ``trigger_leg`` (int, −1: no
+trigger leg) when a trigger scale factor is active. Electrons may carry
 ``deltaEtaSC`` (the supercluster η, ``eta + deltaEtaSC``, is then used).
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from coffea.analysis_tools import Weights
 
 from ..config import AnalysisConfig
-from ..flat import event_index, per_event_product
+from ..flat import per_event_product
 from .evaluators import CorrectionError, CorrectionProvider, correction_file
 from .names import CORRECTION_KEYS, correction_constants, correction_name
 
@@ -34,6 +35,7 @@ __all__ = [
     "ScaleFactor",
     "event_weights",
     "scale_factors",
+    "trigger_groups_of",
     "variation_sources",
     "weight_variations",
 ]
@@ -71,14 +73,32 @@ SCALE_FACTORS: tuple[ScaleFactor, ...] = (
     ScaleFactor("muonID", "muon_id", "mu", "scale_factors", _MUO),
     ScaleFactor("muonIso", "muon_iso", "mu", "scale_factors", _MUO),
     ScaleFactor("eleID", "electron_id", "e", "ValType", _EGM),
-    ScaleFactor("trigger", "trigger_mu", "mu", "scale_factors", _MUO, leg="trigger"),
-    ScaleFactor("trigger", "trigger_e", "e", "ValType", _EGM, leg="trigger"),
+    ScaleFactor("triggerMu", "trigger_mu", "mu", "scale_factors", _MUO, leg="trigger"),
+    ScaleFactor("triggerE", "trigger_e", "e", "ValType", _EGM, leg="trigger"),
+    ScaleFactor("triggerDiTau", "tau_trigger", "tau", "syst", _TAU, leg="trigger"),
 )
 
 
+def trigger_groups_of(cfg: AnalysisConfig, key: str) -> list[int]:
+    """Indices (as in the leptons' ``trigger_leg``) of the era's trigger groups whose scale
+    factor is ``key`` (``corrections.trigger_scale_factors``)."""
+    groups = list(cfg.era_config.triggers)
+    return [
+        groups.index(g)
+        for g, k in cfg.corrections.trigger_scale_factors.items()
+        if k == key and g in groups
+    ]
+
+
 def _active(cfg: AnalysisConfig) -> list[ScaleFactor]:
-    """The scale factors whose file the era has (``null`` switches a file's factors off)."""
-    return [sf for sf in SCALE_FACTORS if correction_file(cfg, sf.file) is not None]
+    """The scale factors whose file the era has (``null`` switches a file's factors off);
+    trigger scale factors only where a trigger group of the era uses them."""
+    return [
+        sf
+        for sf in SCALE_FACTORS
+        if correction_file(cfg, sf.file) is not None
+        and (sf.leg != "trigger" or trigger_groups_of(cfg, sf.key))
+    ]
 
 
 def weight_variations(
@@ -114,22 +134,15 @@ def flavour_mask(leptons: ak.Array, flavour: str) -> ak.Array:
     return abs(field) == PDG_ID[flavour]
 
 
-def trigger_leg(leptons: ak.Array) -> ak.Array:
-    """Mask of the leading light lepton (μ or e) of each event."""
-    light = flavour_mask(leptons, "mu") | flavour_mask(leptons, "e")
-    pt = ak.where(light, leptons.pt, -np.inf)
-    best = ak.fill_none(ak.argmax(pt, axis=1), -1)
-    return light & (ak.local_index(pt, axis=1) == best)
-
-
 @dataclass(frozen=True)
 class _FlatLeptons:
-    """The leptons of a chunk flattened once: correction inputs, flavour and trigger-leg masks."""
+    """The leptons of a chunk flattened once: correction inputs, flavours and trigger legs."""
 
     counts: np.ndarray
     columns: dict[str, np.ndarray]
     flavours: dict[str, np.ndarray]
-    trigger: np.ndarray
+    trigger_leg: np.ndarray | None
+    """Per lepton: the trigger group whose leg it takes (−1: none); None when not given."""
 
     @classmethod
     def build(cls, leptons: ak.Array) -> _FlatLeptons:
@@ -160,15 +173,8 @@ class _FlatLeptons:
             else:
                 flavour_mask(leptons, "tau")  # raises the error naming the missing field
             flavours = {f: code == PDG_ID[f] for f in PDG_ID}
-        # the leading light lepton (first one on pT ties), as ak.argmax per event
-        light = flavours["mu"] | flavours["e"]
-        event = event_index(counts)
-        key = np.where(light, columns["pt"], -np.inf)
-        order = np.lexsort((-key, event))
-        first = np.zeros(len(order), dtype=bool)
-        starts = (np.cumsum(counts) - counts)[counts > 0]
-        first[order[starts]] = True
-        return cls(counts, columns, flavours, light & first)
+        legs = column("trigger_leg", np.int64, -1) if "trigger_leg" in fields else None
+        return cls(counts, columns, flavours, legs)
 
     def inputs(self, mask: np.ndarray, flavour: str) -> dict[str, Any]:
         """Correction inputs (``pt``, ``eta``, ``abseta``, ``dm``, ``genmatch``) of ``mask``."""
@@ -214,7 +220,13 @@ def _evaluate_sf(
         ]
     mask = leptons.flavours[sf.flavour]
     if sf.leg == "trigger":
-        mask = mask & leptons.trigger
+        if leptons.trigger_leg is None:
+            raise CorrectionError(
+                f"leptons have no 'trigger_leg' field, needed for the {sf.name} scale factor "
+                "(hnl_coffea.channels.select sets it: the trigger group whose leg each lepton "
+                "takes, -1 for none)"
+            )
+        mask = mask & np.isin(leptons.trigger_leg, trigger_groups_of(cfg, sf.key))
     values = {**leptons.inputs(mask, sf.flavour), **const}
     n_chosen = int(mask.sum())
     out = []

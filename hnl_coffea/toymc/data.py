@@ -11,7 +11,9 @@ selection can see. The filter, its definition and the per-process efficiencies a
 in the file metadata and the fileset metadata (``generator_filter``).
 
 Events get run and luminosity-block numbers of the era (:func:`toy_runs`: runs of the
-era's CMS golden JSON, some blocks outside its certified ranges) and are written into one
+era's CMS golden JSON, some blocks outside its certified ranges), fire the HLT paths in use
+in their run (``eras.<era>.trigger_paths.<path>.data_runs``: 2018 non-HPS di-τ paths
+before run 317509, the HPS path from it on) and are written into one
 file per primary dataset of the era, chosen by the trigger groups that fired: an event that fired
 several groups sits in several files, as in real CMS data. No MC-only branches are written.
 
@@ -170,8 +172,9 @@ def generate_data(
                 continue
             for rng, truth, keep in _filtered_chunks(sample, n, eff, gen_filter, seed, chunk_size):
                 k = truth.n
-                chunk = simulate(rng, truth, era.triggers, era.met_filters)
-                scalars = {**_event_ids(rng, k, first, runs), **chunk.scalars}
+                ids = _event_ids(rng.spawn(1)[0], k, first, runs)
+                chunk = simulate(rng, truth, era, ids["run"].astype(np.int64))
+                scalars = {**ids, **chunk.scalars}
                 first += k
                 n_generated += int(keep.sum())
                 for name in ("Pileup_nTrueInt", "genWeight"):

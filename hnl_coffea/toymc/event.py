@@ -1,4 +1,5 @@
-"""One simulated chunk: GenPart record, pile-up, detector objects, MET and HLT decisions."""
+"""One simulated chunk: GenPart record, pile-up, detector objects, MET, HLT decisions and
+trigger objects."""
 
 from __future__ import annotations
 
@@ -7,19 +8,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import EraConfig
+from ..triggers import path_applies
 from .detector import _Slots, make_fakes, make_jets, make_leptons, make_taus
 from .reco import Collection, ptetaphim, select, stack, take_p4
 from .truth import Truth
 
-__all__ = ["Chunk", "simulate", "TRIGGER_OBJECTS"]
-
-#: Trigger group → (collection, objects required); the pT threshold is read from the path name.
-TRIGGER_OBJECTS = {"single_mu": ("Muon", 1), "single_e": ("Electron", 1), "ditau": ("Tau", 2)}
+__all__ = ["Chunk", "simulate"]
 
 
 @dataclass
 class Chunk:
-    """Simulated events of one chunk: scalar branches, collections and HLT group decisions."""
+    """Simulated events of one chunk: scalar branches, collections and HLT group decisions.
+
+    A trigger group fires on objects of the flavour and multiplicity of its paths' legs
+    (``eras.<era>.trigger_paths``), above the pT threshold in the path name.
+    """
 
     n: int
     scalars: dict[str, np.ndarray] = field(default_factory=dict)
@@ -149,16 +153,40 @@ def path_threshold(path: str) -> float:
     return float(m.group(1))
 
 
-def _triggers(rng, chunk: Chunk, triggers: dict[str, tuple[str, ...]]) -> dict[str, np.ndarray]:
-    """HLT bits: a path fires with a plateau efficiency on objects above its threshold."""
+#: Offline collection of each trigger-leg flavour, its TrigObj_id, and the online-vs-offline
+#: resolution of the toy trigger objects (relative pT, η and φ).
+_LEG_COLLECTION = {"mu": ("Muon", 13), "e": ("Electron", 11), "tau": ("Tau", 15)}
+_ONLINE_RESOLUTION = {"Muon": (0.01, 0.002), "Electron": (0.02, 0.004), "Tau": (0.06, 0.02)}
+
+
+def _group_collection(era: EraConfig, group: str) -> tuple[str, int]:
+    """The offline collection whose objects fire ``group`` and how many each path needs."""
+    legs = {
+        (leg.object, len(era.trigger_paths[p].legs))
+        for p in era.triggers[group]
+        for leg in era.trigger_paths[p].legs
+    }
+    if len(legs) != 1:
+        raise ValueError(
+            f"trigger group {group!r}: the toy generator fires groups of one object type with "
+            f"one multiplicity, got {sorted(legs)}"
+        )
+    flavour, need = legs.pop()
+    return _LEG_COLLECTION[flavour][0], need
+
+
+def _triggers(rng, chunk: Chunk, era: EraConfig, runs: np.ndarray | None) -> dict[str, np.ndarray]:
+    """HLT bits: a path fires with a plateau efficiency on objects above its threshold, where
+    it is used (simulation; data: its runs). Its objects become ``TrigObj`` entries with the
+    filter bits of its legs."""
     n = chunk.n
     bits: dict[str, np.ndarray] = {}
-    for group, paths in triggers.items():
-        if group not in TRIGGER_OBJECTS:
-            raise ValueError(
-                f"trigger group {group!r} unknown to the toy generator; known: {', '.join(TRIGGER_OBJECTS)}"
-            )
-        name, need = TRIGGER_OBJECTS[group]
+    online_bits = {
+        name: np.zeros(len(chunk.collections[name].fields["pt"]), np.uint64)
+        for name, _ in _LEG_COLLECTION.values()
+    }
+    for group, paths in era.triggers.items():
+        name, need = _group_collection(era, group)
         c = chunk.collections[name]
         ev = np.repeat(np.arange(n), c.counts)
         pt, eta = c.fields["pt"], c.fields["eta"]
@@ -171,14 +199,55 @@ def _triggers(rng, chunk: Chunk, triggers: dict[str, tuple[str, ...]]) -> dict[s
         u = rng.random(len(pt))
         fired_any = np.zeros(n, bool)
         for path in paths:
+            spec = era.trigger_paths[path]
             thr = path_threshold(path)
             turn_on = 0.92 / (1.0 + np.exp(-(pt - thr - 1.5) / 0.8))
             ok = online & (pt > thr) & (u < turn_on)
             fired = np.bincount(ev[ok], minlength=n) >= need
+            fired &= path_applies(spec, runs, runs is None)
             bits[f"HLT_{path}"] = fired
             fired_any |= fired
+            mask = 0
+            for leg in spec.legs:
+                mask |= leg.bit_mask
+            online_bits[name][ok & fired[ev]] |= np.uint64(mask)
         chunk.trigger_groups[group] = fired_any
+    chunk.collections["TrigObj"] = _trigger_objects(rng.spawn(1)[0], chunk, online_bits)
     return bits
+
+
+def _trigger_objects(rng, chunk: Chunk, online_bits: dict[str, np.ndarray]) -> Collection:
+    """``TrigObj``: the online copies (smeared in pT, η, φ) of the objects that fired a path."""
+    n = chunk.n
+    parts = []
+    for name, pdg in _LEG_COLLECTION.values():
+        c = chunk.collections[name]
+        keep = online_bits[name] != 0
+        ev = np.repeat(np.arange(n), c.counts)[keep]
+        k = int(keep.sum())
+        s_pt, s_ang = _ONLINE_RESOLUTION[name]
+        parts.append(
+            (
+                ev,
+                {
+                    "id": np.full(k, pdg, np.int32),
+                    "pt": c.fields["pt"][keep] * (1.0 + s_pt * rng.standard_normal(k)),
+                    "eta": c.fields["eta"][keep] + s_ang * rng.standard_normal(k),
+                    "phi": c.fields["phi"][keep] + s_ang * rng.standard_normal(k),
+                    "filterBits": online_bits[name][keep],
+                },
+            )
+        )
+    ev = np.concatenate([p[0] for p in parts])
+    order = np.argsort(ev, kind="stable")
+    fields = {f: np.concatenate([p[1][f] for p in parts])[order] for f in parts[0][1]}
+    for f in ("pt", "eta", "phi"):
+        fields[f] = fields[f].astype(np.float32)
+    fields["phi"] = ((fields["phi"] + np.pi) % (2 * np.pi) - np.pi).astype(np.float32)
+    # Int_t as in NanoAOD up to v14 while every bit fits, else ULong64_t as in v15
+    wide = bool(np.any(fields["filterBits"] >> np.uint64(31)))
+    fields["filterBits"] = fields["filterBits"].astype(np.uint64 if wide else np.int32)
+    return Collection(np.bincount(ev, minlength=n).astype(np.int32), fields)
 
 
 def _empty(n: int, fields: dict[str, type]) -> Collection:
@@ -200,13 +269,11 @@ def _event_flags(rng: np.random.Generator, n: int, met_filters: tuple[str, ...])
 
 
 def simulate(
-    rng: np.random.Generator,
-    truth: Truth,
-    triggers: dict[str, tuple[str, ...]],
-    met_filters: tuple[str, ...] = (),
+    rng: np.random.Generator, truth: Truth, era: EraConfig, runs: np.ndarray | None = None
 ) -> Chunk:
-    """Run the toy detector on one chunk of generator-level events; ``met_filters`` names the
-    ``Flag_*`` branches to write."""
+    """Run the toy detector on one chunk of generator-level events of ``era``; ``runs``:
+    the run of each event of collision data (None: simulation), which decides the HLT paths
+    in use. The MET filter flags written are the era's ``met_filters``."""
     n = truth.n
     chunk = Chunk(n)
     n_true = np.clip(rng.normal(32.0, 11.0, n), 1.0, 80.0)
@@ -233,7 +300,7 @@ def simulate(
     c["GenVisTau"] = vistau
     _jet_lepton_links(c)
     c["MET"] = Collection(None, _met(rng, chunk, truth, n_pu))
-    chunk.scalars.update(_triggers(rng, chunk, triggers))
+    chunk.scalars.update(_triggers(rng, chunk, era, runs))
     f4, i4 = np.float32, np.int32
     c["Photon"] = _empty(
         n, {"pt": f4, "eta": f4, "phi": f4, "electronIdx": i4, "jetIdx": i4, "genPartIdx": i4}
@@ -268,7 +335,7 @@ def simulate(
     c["GenJetAK8"] = _empty(n, {"pt": f4, "eta": f4, "phi": f4, "mass": f4})
     # from a stream of its own, so that the rest of the event does not depend on the filters
     chunk.scalars.update(
-        _event_flags(np.random.Generator(rng.bit_generator.jumped()), n, met_filters)
+        _event_flags(np.random.Generator(rng.bit_generator.jumped()), n, era.met_filters)
     )
     return chunk
 

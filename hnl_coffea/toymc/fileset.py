@@ -39,11 +39,11 @@ def find_sample(name: str, cfg: AnalysisConfig) -> Sample:
 def _mc_chunks(
     sample: Sample, n_events: int, seed: int, layout: str, cfg, chunk_size: int, sums: dict
 ) -> Iterator[dict]:
-    triggers = cfg.era_config.triggers
+    era = cfg.era_config
     start = 0
     for i, k in enumerate(chunk_sizes(n_events, chunk_size)):
         rng = sample_rng(seed, sample.name, i)
-        chunk = simulate(rng, sample.build(rng, k), triggers, cfg.era_config.met_filters)
+        chunk = simulate(rng, sample.build(rng, k), era)
         gw = np.where(rng.random(k) < sample.neg_weight_fraction, -1.0, 1.0).astype(np.float32)
         sums["sumw"] += float(gw.sum(dtype=np.float64))
         sums["sumw2"] += float((gw.astype(np.float64) ** 2).sum())

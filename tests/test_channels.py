@@ -18,7 +18,7 @@ N_EVENTS = 1000
 
 @pytest.fixture(scope="module", params=["modern", "legacy"])
 def chunk(request, tmp_path_factory):
-    evs = random_events(N_EVENTS, seed=11)
+    evs = random_events(N_EVENTS, seed=12)
     events = build_events(tmp_path_factory.mktemp("ch"), evs, layout=request.param)
     return evs, events
 

@@ -228,3 +228,25 @@ def test_toy_trigger_objects_match_the_bits_it_fires(tmp_path, cfg):
     pairs = ak.cartesian([tmu, events.Muon], nested=True)
     dr = ak.min(pairs["0"].delta_r(pairs["1"]), axis=2)
     assert ak.count(dr) > 100 and float(ak.max(dr)) < 0.05
+
+
+def test_toy_data_fire_the_paths_of_their_run(cfg):
+    """Toy 2018 collision data: the non-HPS di-τ paths fire before run 317509 only, the HPS
+    path from it on only, and their trigger objects carry the bits of the path that fired."""
+    from hnl_coffea.toymc.event import simulate
+    from hnl_coffea.toymc.samples import signal_sample
+
+    rng = np.random.default_rng(3)
+    truth = signal_sample(300.0).build(rng, 4000)
+    runs = np.where(np.arange(4000) % 2 == 0, 316000, 320000)
+    chunk = simulate(rng, truth, cfg.era_config, runs)
+    early = runs < 317509
+    hps, tight35 = chunk.scalars[f"HLT_{HPS}"], chunk.scalars[f"HLT_{TIGHT35}"]
+    assert hps[~early].sum() > 20 and not hps[early].any()
+    assert tight35[early].sum() > 20 and not tight35[~early].any()
+    trig = chunk.collections["TrigObj"]
+    event = np.repeat(np.arange(4000), trig.counts)
+    bits = trig.fields["filterBits"].astype(np.int64)
+    taus = trig.fields["id"] == 15
+    assert np.all((bits[taus & early[event]] & TIGHT35_BITS) != 0)
+    assert not np.any((bits[taus & ~early[event]] & (1 << 6)) != 0)  # HPS: no di-τ bit in v9

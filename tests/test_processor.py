@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from nanoaod_builder import DEFAULTS, HLT_PATHS, open_events, random_events, write_nanoaod  # noqa: E402
+from nanoaod_builder import DEFAULTS, open_events, random_events, write_nanoaod  # noqa: E402
 from selection_reference import channel_event, event_filters  # noqa: E402
 
 from hnl_coffea.config import POG_FILES  # noqa: E402

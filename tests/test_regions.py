@@ -38,7 +38,7 @@ def test_no_event_in_two_regions(tmp_path, cfg):
     evs = random_events(2000, seed=23)
     sel = select(build_events(tmp_path, evs), cfg)
     masks = np.stack([np.asarray(m) for m in sel.regions.values()])
-    assert masks.any(axis=0).sum() > 50  # the sample fills the regions
+    assert masks.any(axis=0).sum() > 25  # the sample fills the regions (after trigger matching)
     assert (masks.sum(axis=0) <= 1).all()
     for i, ev in enumerate(evs):  # and every region equals the per-event reference
         ref = channel_event(ev, cfg, DEFAULTS)["regions"]

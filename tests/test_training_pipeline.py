@@ -36,12 +36,18 @@ def test_artifacts_and_report_written(trained, cfg):
         assert (out / "models" / f"{name}.pt").is_file()
         assert (out / "models" / f"{name}.pt.json").is_file()
     on_disk = json.loads((out / "report" / "report.json").read_text())
-    phys = on_disk["classifiers"]["physics"]
-    assert set(phys["auc"]) == {"mt_total", "parametric", "transfer"}
-    assert set(phys["auc"]["parametric"]) == {"all", *cfg.channel_names}
-    assert len(phys["significance"]["transfer"]["combined"]) == len(cfg.mass_hypotheses)
-    assert on_disk["headline"]["physics"]["summary"]
-    assert set(on_disk["classifiers"]) == {"physics", "capped", "unweighted", "counts"}
+    comp = on_disk["comparison"]
+    assert set(comp["auc"]) == {"mt_total", "parametric", "transfer"}
+    sig = comp["significance"]["transfer"]
+    assert len(sig["combined"]) == len(cfg.mass_hypotheses)
+    assert set(sig["per_channel"]) == set(cfg.channel_names)
+    run2 = [e.luminosity_fb for e in cfg.eras.values() if e.run == 2]
+    assert comp["luminosity_fb"]["Run 2"] == pytest.approx(sum(run2)) and len(run2) == 4
+    assert comp["events"]["source"] == "test split of the training sample"
+    assert all(c["summary"] for c in comp["claims"].values())
+    assert set(on_disk["test_split_auc"]) == {"physics", "unweighted", "counts"}
+    summary = json.loads((out / "models" / "comparison.json").read_text())
+    assert summary["best"]["overall"] in ("mt_total", "score_parametric", "score_transfer")
     for png in on_disk["plots"]:
         assert (out / "report" / png).stat().st_size > 1000
     side = json.loads((out / "models" / "parametric.pt.json").read_text())

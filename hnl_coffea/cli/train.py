@@ -29,6 +29,14 @@ from .common import config_options, load_cli_config, user_errors
     "signal; ignored with --fileset).",
 )
 @click.option(
+    "--eval-events",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Background budget of an independent toy evaluation sample for the model comparison, "
+    "allocated per process (0: compare on the test split; ignored with --fileset).",
+)
+@click.option(
     "--fileset",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -72,6 +80,7 @@ def train(
     outdir,
     n_events,
     regressor_events,
+    eval_events,
     fileset,
     epochs,
     device,
@@ -88,7 +97,8 @@ def train(
     """Train the parametric, transfer-learning and mass-regression networks.
 
     Writes OUTDIR/models/{parametric,transfer,backbone,mass_regression}.pt with their JSON
-    sidecars and OUTDIR/report/ (report.json and plots).
+    sidecars and comparison.json (the model comparison's verdict), and OUTDIR/report/
+    (report.json and plots).
     """
     from ..training.pipeline import run_training
     from ..training.stages import TrainingOptions
@@ -108,6 +118,7 @@ def train(
             parametric_epochs=epochs,
             backbone_epochs=epochs,
             transfer_epochs=epochs,
+            transfer_finetune_epochs=epochs,
             regressor_epochs=epochs,
         )
     report = run_training(
@@ -120,10 +131,18 @@ def train(
         workers=workers,
         chunksize=chunksize,
         models_dir=models_dir,
+        eval_events=eval_events,
     )
     where = models_dir or f"{outdir}/models"
     click.echo(f"models written to {where}, report to {outdir}/report/report.json")
-    for weighting, head in report["headline"].items():
-        for line in head["summary"]:
-            click.echo(f"  [{weighting} weights] {line}")
+    comp = report["comparison"]
+    lumi = comp["luminosity_fb"][comp["reference_luminosity"]]
+    click.echo(
+        f"comparison on the {comp['events']['source']} ({comp['events']['n']} events, "
+        f"{lumi:g} fb-1, largest relative error of a combined Z: "
+        f"{comp['max_rel_error_combined']:.1%}):"
+    )
+    for claim in comp["claims"].values():
+        click.echo(f"  {claim['summary']}")
+    click.echo(f"  best discriminant overall: {comp['best']['overall']}")
     click.echo(json.dumps(report["timings"], indent=None))

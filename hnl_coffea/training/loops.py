@@ -102,15 +102,17 @@ def fit(
     description: str = "training",
     progress: bool = True,
     val_loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor] | None = None,
+    batch_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> FitResult:
     """Train ``model`` for up to ``epochs`` epochs with early stopping on the validation loss.
 
     ``train_data(epoch)`` yields the batches of one epoch (fresh synthetic data is fine),
     ``val_data()`` the validation batches. The weights of the best validation epoch are
     restored at the end. ``on_epoch_start(epoch)`` runs before each epoch (e.g. to unfreeze
-    a pre-trained backbone); the scheduler steps once per epoch. ``val_loss_fn`` (default:
-    ``loss_fn``) is the metric for early stopping, for losses that can vanish for wrong
-    predictions (the mirrored-boundary regression loss).
+    a pre-trained backbone); ``scheduler`` steps once per epoch, ``batch_scheduler`` after
+    every optimiser step (warm-up). ``val_loss_fn`` (default: ``loss_fn``) is the metric for
+    early stopping, for losses that can vanish for wrong predictions (the mirrored-boundary
+    regression loss). The history records the learning rate of every parameter group.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {epochs}")
@@ -140,13 +142,16 @@ def fit(
                     )
                 loss.backward()
                 optimizer.step()
+                if batch_scheduler is not None:
+                    batch_scheduler.step()
                 total += float(loss.detach()) * len(batch[0])
                 n += len(batch[0])
             val = _mean_loss(model, val_loss_fn or loss_fn, val_data())
-            lr = optimizer.param_groups[0]["lr"]
-            result.history.append(
-                {"epoch": epoch, "train_loss": total / max(n, 1), "val_loss": val, "lr": lr}
-            )
+            lrs = [g["lr"] for g in optimizer.param_groups]
+            entry = {"epoch": epoch, "train_loss": total / max(n, 1), "val_loss": val, "lr": lrs[0]}
+            if len(lrs) > 1:
+                entry["lr_groups"] = lrs
+            result.history.append(entry)
             if scheduler is not None:
                 scheduler.step()
             if val < result.best_val_loss:

@@ -1,10 +1,10 @@
 """``hnl-coffea train`` end to end: toy sample (or a fileset) → skim → four training stages →
-artifacts with sidecars → quality report."""
+artifacts with sidecars → the model comparison on an independent evaluation sample → quality
+report."""
 
 from __future__ import annotations
 
-import copy
-import shutil
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,8 +19,10 @@ from ..features import FEATURE_NAMES
 from ..fileset import load_fileset
 from ..models import Scaler, save_artifact
 from . import report as rep
-from .datasets import SPLIT_NAMES, TEST, TRAIN
-from .evaluation import WEIGHTINGS, auc_metrics, evaluate_classifiers
+from .comparison import compare, orientations
+from .datasets import SPLIT_NAMES, TEST, TRAIN, VALIDATION
+from .evalsample import generate_and_skim, plan_counts
+from .evaluation import auc_metrics, skim_events, split_events, test_split_auc
 from .loops import predict, resolve_device, set_seed
 from .prepare import (
     REGRESSOR_INPUTS,
@@ -29,15 +31,16 @@ from .prepare import (
     prepare,
     prepare_regression,
 )
-from .skim import SkimTable, physics_weights, read_skim
+from .samples import generate_sample, read_region, run_skim, skim_weights
+from .skim import SkimTable
 from .stages import (
     TrainingOptions,
     pretrain_backbone,
     train_mass_regressor,
     train_parametric,
-    train_transfer,
 )
 from .synthetic import RAW_INPUTS
+from .transfer import train_transfer
 
 __all__ = ["QUICK", "generate_sample", "run_skim", "run_training", "train_on_skim"]
 
@@ -48,79 +51,14 @@ QUICK = {
     "backbone_events_per_epoch": 4000,
     "backbone_width": 32,
     "backbone_depth": 3,
-    "transfer_epochs": 3,
-    "transfer_unfreeze_epoch": 1,
+    "transfer_epochs": 2,
+    "transfer_finetune_epochs": 2,
     "regressor_epochs": 2,
     "regressor_hidden": (32, 32),
     "regressor_events": 0,
     "parametric_hidden": (16, 8),
     "transfer_hidden": (16, 16),
 }
-
-
-def generate_sample(
-    outdir: Path, n_events: int, seed: int, cfg: AnalysisConfig, signal_only: bool = False
-) -> Path:
-    """Generate the toy NanoAOD sample (signal at every mass hypothesis + backgrounds, or
-    signal alone); returns its fileset JSON."""
-    from ..toymc import generate_fileset
-
-    if not signal_only:
-        return Path(generate_fileset(outdir, n_events, seed=seed, layout="modern", cfg=cfg))
-    names = [f"HNL_M{int(round(m))}" for m in cfg.mass_hypotheses]
-    return Path(
-        generate_fileset(
-            outdir,
-            n_events,
-            seed=seed,
-            layout="modern",
-            cfg=cfg,
-            samples=names,
-            signal_fraction=1.0,
-        )
-    )
-
-
-def _read_region(skim_dir: Path, cfg: AnalysisConfig) -> SkimTable:
-    skim = read_skim(skim_dir)
-    region = f"region_{cfg.postprocessing.signal_region}"
-    return skim.subset(skim[region].astype(bool)) if region in skim else skim
-
-
-def _weights(skim: SkimTable, fs: dict, acc: dict, cfg: AnalysisConfig) -> np.ndarray:
-    sumw = {d: (fs[d]["metadata"].get("sumw") or acc["sumw"].get(d, 0.0)) for d in fs}
-    xsec = {d: fs[d]["metadata"].get("xsec") for d in fs}
-    return physics_weights(skim, xsec, sumw, cfg.era_config.luminosity_fb)
-
-
-def run_skim(
-    fileset: dict,
-    cfg: AnalysisConfig,
-    skim_dir: Path,
-    workers: int = 1,
-    chunksize: int = 50_000,
-    progress: bool = False,
-) -> dict:
-    """Run :class:`SkimProcessor` with coffea's Runner (futures executor for workers > 1)."""
-    from coffea import processor
-    from coffea.nanoevents import NanoAODSchema
-
-    from ..processors import SkimProcessor
-
-    if skim_dir.exists():
-        shutil.rmtree(skim_dir)
-    executor = (
-        processor.FuturesExecutor(workers=workers, status=progress)
-        if workers > 1
-        else processor.IterativeExecutor(status=progress)
-    )
-    runner = processor.Runner(
-        executor=executor,
-        pre_executor=processor.IterativeExecutor(status=progress),
-        schema=NanoAODSchema,
-        chunksize=chunksize,
-    )
-    return runner(fileset, processor_instance=SkimProcessor(cfg, skim_dir), treename="Events")
 
 
 def run_training(
@@ -134,9 +72,14 @@ def run_training(
     workers: int = 1,
     chunksize: int = 50_000,
     models_dir: str | Path | None = None,
+    eval_events: int = 0,
 ) -> dict:
     """Train every network and write ``models/*.pt`` (+ sidecars) and ``report/`` in ``outdir``
-    (the artifacts go to ``models_dir`` instead when given)."""
+    (the artifacts go to ``models_dir`` instead when given).
+
+    ``eval_events`` > 0 (toy samples only) generates an independent evaluation sample with
+    that background budget for the model comparison (:mod:`.evalsample`); otherwise the
+    comparison uses the test split of the training sample."""
     opts = options or TrainingOptions()
     if quick:
         opts = replace(opts, **QUICK)
@@ -152,13 +95,14 @@ def run_training(
     else:
         fileset_path = Path(fileset)
         sample = {"generated": False}
+    sample["chunksize"] = chunksize  # chunking sets the skim's row order, hence the training
     fs = load_fileset(fileset_path, redirector=cfg.redirector)
     timings["sample_s"] = time.perf_counter() - t0
     acc = run_skim(fs, cfg, out / "skim", workers, chunksize, opts.progress)
     timings["skim_s"] = time.perf_counter() - t0 - timings["sample_s"]
 
-    skim = _read_region(out / "skim", cfg)
-    phys = _weights(skim, fs, acc, cfg)
+    skim = read_region(out / "skim", cfg)
+    phys = skim_weights(skim, fs, acc, cfg)
     regression = None
     if fileset is None and opts.regressor_events > 0:
         # the regressor learns from signal alone: a signal-only toy sample, own seed and split
@@ -169,8 +113,8 @@ def run_training(
         )
         reg_fs = load_fileset(reg_path, redirector=cfg.redirector)
         reg_acc = run_skim(reg_fs, cfg, out / "regressor_skim", workers, chunksize, opts.progress)
-        reg_skim = _read_region(out / "regressor_skim", cfg)
-        regression = prepare_regression(reg_skim, _weights(reg_skim, reg_fs, reg_acc, cfg))
+        reg_skim = read_region(out / "regressor_skim", cfg)
+        regression = prepare_regression(reg_skim, skim_weights(reg_skim, reg_fs, reg_acc, cfg))
         sample["regressor_sample"] = {
             "n_events": opts.regressor_events,
             "seed": reg_seed,
@@ -178,8 +122,14 @@ def run_training(
             "selected_signal_events": int(len(regression.m_true)),
         }
         timings["regressor_sample_s"] = time.perf_counter() - tick
+    evaluation = None
+    if fileset is None and eval_events > 0:
+        tick = time.perf_counter()
+        evaluation = _evaluation_sample(skim, fs, acc, cfg, out, opts, eval_events, workers)
+        sample["evaluation_sample"] = evaluation[2]
+        timings["evaluation_sample_s"] = time.perf_counter() - tick
     provenance = {
-        "fileset": str(fileset_path),
+        "fileset": _portable(fileset_path, out),
         "sample": sample,
         "datasets": {
             d: {
@@ -190,8 +140,39 @@ def run_training(
         },
     }
     return train_on_skim(
-        cfg, skim, phys, out, opts, provenance, timings, t0, models_dir, regression
+        cfg, skim, phys, out, opts, provenance, timings, t0, models_dir, regression, evaluation
     )
+
+
+def _portable(path: Path, outdir: Path) -> str:
+    """``path`` relative to the training folder when inside it (the artifacts then do not
+    depend on where that folder is), else as given."""
+    try:
+        return Path(os.path.relpath(path.resolve(), outdir.resolve())).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _evaluation_sample(skim, fs, acc, cfg, out: Path, opts, eval_events: int, workers: int):
+    """Plan, generate and skim the evaluation sample; its SR skim, weights per fb⁻¹, summary."""
+    ds = skim["dataset"]
+    eff = {d: float(np.sum(ds == d)) / max(int(acc["n_events"].get(d, 0)), 1) for d in fs}
+    xsec = {d: fs[d]["metadata"]["xsec"] for d in fs}
+    signals = [d for d in fs if fs[d]["metadata"].get("is_signal")]
+    plan = plan_counts(eff, xsec, signals, n_background=eval_events,
+                       signal_selected=opts.eval_signal_selected,
+                       unseen_events=opts.eval_unseen_events)  # fmt: skip
+    seed = opts.seed + 2
+    info = generate_and_skim(plan, out / "evaluation", cfg, seed=seed, workers=workers)
+    ev_skim = read_region(out / "evaluation" / "skim", cfg)
+    meta = {d: {"metadata": v["metadata"]} for d, v in info.items()}
+    weight = skim_weights(ev_skim, meta, {"sumw": {}}, cfg, lumi_fb=1.0)
+    summary = {
+        **plan.to_dict(), "seed": seed, "signal_region_events": len(ev_skim),
+        "selected": {d: v["selected"] for d, v in info.items()},
+        "signal_region": {d: int(np.sum(ev_skim["dataset"] == d)) for d in info},
+    }  # fmt: skip
+    return ev_skim, weight, summary
 
 
 def train_on_skim(
@@ -205,11 +186,14 @@ def train_on_skim(
     t0: float | None = None,
     models_dir: str | Path | None = None,
     regression: RegressionArrays | None = None,
+    evaluation: tuple[SkimTable, np.ndarray, dict] | None = None,
 ) -> dict:
-    """The four training stages, artifacts and report for an already-read skim.
+    """The four training stages, artifacts, comparison and report for an already-read skim.
 
     ``regression`` holds the mass regressor's events (e.g. a separate signal-only sample); by
-    default it trains on the signal events of ``skim``."""
+    default it trains on the signal events of ``skim``. ``evaluation`` is an independent
+    (skim, weight per fb⁻¹, description) for the model comparison; by default the
+    comparison uses the test split."""
     opts = options
     out = Path(outdir)
     device = resolve_device(opts.device)
@@ -252,10 +236,10 @@ def train_on_skim(
     x_bb, y_bb = gen.sample(20_000, np.random.default_rng(opts.seed + 6))
     y_pred = predict(backbone, [raw_scaler.transform(x_bb)], device)
     bb_summary = rep.backbone_summary(y_pred, y_bb, gen.target_names, gen.etot_index)
-    pretrained = copy.deepcopy(backbone)  # the transfer stage fine-tunes in place
     timings["backbone_s"], tick = time.perf_counter() - tick, time.perf_counter()
-    # 3. transfer classifier
-    transfer, tr_fit = train_transfer(backbone, a, n_ch, opts, device)
+    # 3. transfer classifier: head on the frozen backbone, then fine tuning (on a copy)
+    transfer, staged = train_transfer(backbone, a, n_ch, opts, device)
+    staged.stages.insert(0, _pretraining_record(bb_fit, opts))
     timings["transfer_s"], tick = time.perf_counter() - tick, time.perf_counter()
     # 4. mass regressor
     reg = regression if regression is not None else prepare_regression(skim, phys)
@@ -266,9 +250,25 @@ def train_on_skim(
     timings["mass_regression_s"] = time.perf_counter() - tick
     timings["training_s"] = time.perf_counter() - t_train
 
-    # evaluation on the test split
+    # evaluation: test-split AUCs (sidecars), the comparison (report), regression residuals
+    tick = time.perf_counter()
     masses = list(cfg.mass_hypotheses)
-    evaluation = evaluate_classifiers(prep, param, transfer, masses, cfg, device)
+    models = (param, transfer)
+    test_auc = test_split_auc(prep, models, masses, cfg, device)
+    lumi_era = cfg.era_config.luminosity_fb
+    signs = orientations(split_events(prep, VALIDATION, models, masses, lumi_era, device), masses)
+    if evaluation is not None:
+        ev_skim, ev_weight, ev_info = evaluation
+        scalers = (prep.feature_scaler, raw_scaler)
+        events = skim_events(ev_skim, ev_weight, models, scalers, masses, device)
+        source = "independent evaluation sample"
+    else:
+        events = split_events(prep, TEST, models, masses, lumi_era, device)
+        source, ev_info = "test split of the training sample", None
+    comparison = compare(events, signs, masses, cfg, n_boot=opts.comparison_bootstrap,
+                         seed=opts.seed)  # fmt: skip
+    comparison["events"] = {"source": source, "n": len(events.weight), "sample": ev_info}
+    timings["comparison_s"] = time.perf_counter() - tick
     reg_test = reg.split == TEST
     m_pred = predict(regressor, [reg.x[reg_test]], device)
     reg_summary = rep.mass_regression_summary(m_pred, reg.m_true[reg_test], masses)
@@ -283,7 +283,7 @@ def train_on_skim(
         feature_names=FEATURE_NAMES,
         scaler=prep.feature_scaler,
         provenance={**provenance, "fit": param_fit.to_dict()},
-        metrics=auc_metrics(evaluation, "parametric"),
+        metrics=auc_metrics(test_auc, "parametric"),
         **common,
     )
     save_artifact(
@@ -294,16 +294,16 @@ def train_on_skim(
         scaler=raw_scaler,
         provenance={
             **provenance,
-            "fit": tr_fit.to_dict(),
-            "backbone_fit": bb_fit.to_dict(),
+            "fit": staged.to_dict(),
+            "backbone_max_abs_change": _max_abs_change(transfer.backbone, backbone),
             "synthetic": gen.to_dict(),
             "synthetic_acceptance": gen.acceptance(np.random.default_rng(opts.seed + 7)),
         },
-        metrics=auc_metrics(evaluation, "transfer"),
+        metrics=auc_metrics(test_auc, "transfer"),
         **common,
     )
     save_artifact(
-        pretrained,
+        backbone,
         models_dir / "backbone.pt",
         kind="backbone",
         feature_names=RAW_INPUTS,
@@ -328,26 +328,13 @@ def train_on_skim(
         metrics={**reg_metrics, "by_mass": reg_summary},
         **common,
     )
+    rep.write_comparison_summary(comparison, models_dir / "comparison.json")
     timings["total_s"] = time.perf_counter() - t0
     report = {
         "provenance": provenance,
         "timings": timings,
-        "classifiers": evaluation,
-        "weightings": {
-            "physics": "xsec × L × genWeight / Σw per event (test split scaled to the full sample)",
-            "capped": (
-                f"physics, background weights capped at {opts.background_weight_cap:g} × their "
-                f"median (cap = {prep.weight_cap:.4g}) as in the training loss: a diagnostic "
-                "for toy backgrounds represented by a few events with very large weights"
-            ),
-            "unweighted": "every event weight 1 (S and B in raw event counts)",
-        },
-        "significance_method": (
-            f"binned S/sqrt(B) per channel on the test split, bins from "
-            f"hnl_coffea.postprocessing.binning ({cfg.postprocessing.binning_scheme} scheme, "
-            f"max_rel_unc={cfg.postprocessing.max_rel_unc}) on the config's fine histogram; "
-            "channels combined in quadrature"
-        ),
+        "comparison": comparison,
+        "test_split_auc": test_auc,
         "regression": {
             "mass_regressor": reg_summary,
             "mass_regressor_summary": reg_metrics,
@@ -356,13 +343,34 @@ def train_on_skim(
         "fits": {
             "parametric": param_fit.to_dict(),
             "backbone": bb_fit.to_dict(),
-            "transfer": tr_fit.to_dict(),
+            "transfer": staged.to_dict(),
             "mass_regression": reg_fit.to_dict(),
         },
-        "headline": {k: evaluation[k]["headline"] for k in WEIGHTINGS},
     }
     rep.write_report(report, out / "report", masses)
     return report
+
+
+def _pretraining_record(fit, opts: TrainingOptions) -> dict:
+    """The backbone pre-training as the first stage of the transfer model's record."""
+    return {
+        "stage": "backbone_pretraining",
+        "frozen": [],
+        "trainable": ["backbone"],
+        "data": f"synthetic kinematics, {opts.backbone_events_per_epoch} fresh events per epoch",
+        "optimizer": "Adam",
+        "lr": {"backbone": opts.backbone_lr},
+        "schedule": f"exponential decay, gamma {opts.backbone_lr_decay}",
+        "fit": fit.to_dict(),
+    }
+
+
+def _max_abs_change(tuned: torch.nn.Module, pretrained: torch.nn.Module) -> float:
+    """Largest |Δw| between the fine-tuned and the pre-trained backbone (0: not fine-tuned)."""
+    return max(
+        float((a.detach() - b.detach()).abs().max())
+        for a, b in zip(tuned.parameters(), pretrained.parameters(), strict=True)
+    )
 
 
 def _regression_metrics(summary: dict) -> dict[str, float]:

@@ -1,125 +1,22 @@
-"""Quality report of a training: ROC AUCs, binned significance vs mass hypothesis, regression
-residuals, and whether the seed analyses' headline holds on this sample. JSON + PNG plots."""
+"""Quality report of a training: the model comparison (:mod:`.comparison`), regression
+residuals, fit histories. JSON + PNG plots, and the comparison summary next to the models."""
 
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..config import AnalysisConfig
-from ..postprocessing.binning import constant_signal_edges, increasing_signal_edges
-from ..postprocessing.significance import combine_channels, s_over_sqrt_b
-from .metrics import residual_summary, weighted_auc
+from .metrics import residual_summary
 
 __all__ = [
-    "TestSample",
-    "auc_table",
-    "significance_table",
     "mass_regression_summary",
     "backbone_summary",
-    "headline",
+    "write_comparison_summary",
     "write_report",
 ]
-
-
-@dataclass
-class TestSample:
-    """Test-split events with every discriminant evaluated at every mass hypothesis."""
-
-    channel: np.ndarray  # (n,)
-    is_signal: np.ndarray  # (n,) bool
-    m_true: np.ndarray  # (n,) NaN for background
-    weight: np.ndarray  # (n,) physics weight scaled to the full sample
-    scores: dict[str, np.ndarray]  # discriminant → (n, H); "mt_total" is (n,) or (n, H)
-
-    def score(self, name: str, k: int) -> np.ndarray:
-        s = self.scores[name]
-        return s if s.ndim == 1 else s[:, k]
-
-
-def _at_mass(sample: TestSample, m: float) -> tuple[np.ndarray, np.ndarray]:
-    """(events used, label) at hypothesis m: signal generated at m, all background."""
-    sig = sample.is_signal & np.isclose(sample.m_true, m)
-    return sig | ~sample.is_signal, sig
-
-
-def auc_table(
-    sample: TestSample, masses: Sequence[float], channels: Sequence[str]
-) -> dict[str, dict[str, dict[str, float]]]:
-    """``{discriminant: {"all" | channel: {m_hyp: AUC}}}`` (NaN where a class is empty)."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for name in sample.scores:
-        table: dict[str, dict[str, float]] = {"all": {}}
-        for k, m in enumerate(masses):
-            use, label = _at_mass(sample, m)
-            s = sample.score(name, k)
-            table["all"][f"{m:g}"] = weighted_auc(s[use], label[use], sample.weight[use])
-            for c, ch in enumerate(channels):
-                inc = use & (sample.channel == c)
-                table.setdefault(ch, {})[f"{m:g}"] = weighted_auc(
-                    s[inc], label[inc], sample.weight[inc]
-                )
-        out[name] = table
-    return out
-
-
-def _fine_edges(name: str, cfg: AnalysisConfig) -> np.ndarray:
-    b = cfg.histograms.mt_total if name == "mt_total" else cfg.histograms.score
-    return np.linspace(b.start, b.stop, b.bins + 1)
-
-
-def _channel_z(s_val, s_w, b_val, b_w, fine: np.ndarray, cfg: AnalysisConfig) -> tuple[float, int]:
-    lo, hi = fine[0], fine[-1]
-    s_val, b_val = np.clip(s_val, lo, hi - 1e-9), np.clip(b_val, lo, hi - 1e-9)
-    s, _ = np.histogram(s_val, fine, weights=s_w)
-    sv, _ = np.histogram(s_val, fine, weights=s_w**2)
-    b, _ = np.histogram(b_val, fine, weights=b_w)
-    bv, _ = np.histogram(b_val, fine, weights=b_w**2)
-    pp = cfg.postprocessing
-    scheme = increasing_signal_edges if pp.binning_scheme == "increasing" else constant_signal_edges
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        edges = scheme(
-            s, sv, b, bv, fine, max_rel_unc=pp.max_rel_unc, require_signal=pp.require_signal
-        )
-    s_r, _ = np.histogram(s_val, edges, weights=s_w)
-    b_r, _ = np.histogram(b_val, edges, weights=b_w)
-    return s_over_sqrt_b(s_r, b_r), len(edges) - 1
-
-
-def significance_table(
-    sample: TestSample, masses: Sequence[float], channels: Sequence[str], cfg: AnalysisConfig
-) -> dict[str, dict]:
-    """Binned S/√B per channel and mass hypothesis (postprocessing binning scheme of the
-    config on the configured fine histogram), channels combined in quadrature; ``n_bins``
-    records how many bins the statistical requirement left (1 bin: no shape information)."""
-    out: dict[str, dict] = {}
-    for name in sample.scores:
-        fine = _fine_edges(name, cfg)
-        per_channel: dict[str, dict[str, float]] = {ch: {} for ch in channels}
-        n_bins: dict[str, dict[str, int]] = {ch: {} for ch in channels}
-        combined: dict[str, float] = {}
-        for k, m in enumerate(masses):
-            use, label = _at_mass(sample, m)
-            s = sample.score(name, k)
-            zs = []
-            for c, ch in enumerate(channels):
-                sig = use & label & (sample.channel == c)
-                bkg = use & ~label & (sample.channel == c)
-                z, nb = _channel_z(
-                    s[sig], sample.weight[sig], s[bkg], sample.weight[bkg], fine, cfg
-                )
-                per_channel[ch][f"{m:g}"] = z
-                n_bins[ch][f"{m:g}"] = nb
-                zs.append(z)
-            combined[f"{m:g}"] = combine_channels(zs)
-        out[name] = {"combined": combined, "per_channel": per_channel, "n_bins": n_bins}
-    return out
 
 
 def mass_regression_summary(
@@ -151,75 +48,6 @@ def backbone_summary(
     return {"targets": per_target, "e_tot_binned": quint}
 
 
-def headline(
-    significance: Mapping[str, dict], masses: Sequence[float], high_mass_from: float = 400.0
-) -> dict:
-    """Check the seeds' claims on the combined significances, mass by mass."""
-    z = {k: v["combined"] for k, v in significance.items()}
-    keys = [f"{m:g}" for m in masses]
-    out: dict = {}
-    # masses where every discriminant ended with one bin in every channel: Z is the plain
-    # S/sqrt(B) of the whole selection, identical for all of them (too few test events)
-    single = [
-        k
-        for k in keys
-        if all(max(ch[k] for ch in v["n_bins"].values()) <= 1 for v in significance.values())
-    ]
-    out["single_bin_masses"] = single
-    if "parametric" in z and "mt_total" in z:
-        fails = [k for k in keys if not z["parametric"][k] > z["mt_total"][k]]
-        out["dnn_beats_mt_total_everywhere"] = not fails
-        out["dnn_not_better_than_mt_total_at"] = fails
-    if "transfer" in z and "parametric" in z:
-        ratio = {
-            k: z["transfer"][k] / z["parametric"][k] if z["parametric"][k] > 0 else np.nan
-            for k in keys
-        }
-        high = [k for k, m in zip(keys, masses) if m >= high_mass_from]
-        low = [k for k, m in zip(keys, masses) if m < high_mass_from]
-        out["transfer_over_dnn_ratio"] = ratio
-        out["transfer_at_least_dnn_everywhere"] = all(ratio[k] >= 1 for k in keys)
-        out["transfer_below_dnn_at"] = [k for k in keys if not ratio[k] >= 1]
-        mean_hi = float(np.nanmean([ratio[k] for k in high])) if high else float("nan")
-        mean_lo = float(np.nanmean([ratio[k] for k in low])) if low else float("nan")
-        out["transfer_over_dnn_mean_ratio_high_mass"] = mean_hi
-        out["transfer_over_dnn_mean_ratio_low_mass"] = mean_lo
-        out["transfer_better_at_high_mass"] = bool(mean_hi > 1.0)
-        out["high_mass_from_gev"] = high_mass_from
-    lines = []
-    if single:
-        lines.append(
-            "no shape information (one bin in every channel, test sample too small) at m_hyp = "
-            + ", ".join(single)
-            + " GeV"
-        )
-    if "dnn_beats_mt_total_everywhere" in out:
-        lines.append(
-            "parametric DNN beats MT_total at every mass hypothesis"
-            if out["dnn_beats_mt_total_everywhere"]
-            else "parametric DNN does NOT beat MT_total at m_hyp = "
-            + ", ".join(out["dnn_not_better_than_mt_total_at"])
-            + " GeV"
-        )
-    if "transfer_at_least_dnn_everywhere" in out:
-        lines.append(
-            "transfer model ≥ parametric DNN at every mass hypothesis"
-            if out["transfer_at_least_dnn_everywhere"]
-            else "transfer model below the parametric DNN at m_hyp = "
-            + ", ".join(out["transfer_below_dnn_at"])
-            + " GeV"
-        )
-        lines.append(
-            f"mean Z(transfer)/Z(DNN): {out['transfer_over_dnn_mean_ratio_low_mass']:.3f} below "
-            f"{high_mass_from:g} GeV, {out['transfer_over_dnn_mean_ratio_high_mass']:.3f} from "
-            f"{high_mass_from:g} GeV ("
-            + ("better" if out["transfer_better_at_high_mass"] else "not better")
-            + " at high mass)"
-        )
-    out["summary"] = lines
-    return out
-
-
 def _plot(report: dict, outdir: Path, masses: Sequence[float]) -> list[str]:
     import matplotlib
 
@@ -233,31 +61,33 @@ def _plot(report: dict, outdir: Path, masses: Sequence[float]) -> list[str]:
         "parametric": "parametric DNN",
         "transfer": "transfer learning",
     }
-    for weighting, entry in report.get("classifiers", {}).items():
-        if "significance" not in entry or "auc" not in entry:
-            continue
+    comp = report.get("comparison")
+    if comp:
         fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-        for name, tab in entry["significance"].items():
-            ax[0].plot(
-                masses, [tab["combined"][k] for k in keys], "o-", label=labels.get(name, name)
+        for name, tab in comp["significance"].items():
+            z = [tab["combined"][k]["z"] for k in keys]
+            err = [tab["combined"][k]["error"] for k in keys]
+            ax[0].errorbar(masses, z, yerr=err, fmt="o-", label=labels.get(name, name))
+        for name, tab in comp["auc"].items():
+            ax[1].plot(
+                masses, [tab["physics"][k] for k in keys], "o-", label=labels.get(name, name)
             )
-        for name, tab in entry["auc"].items():
-            ax[1].plot(masses, [tab["all"][k] for k in keys], "o-", label=labels.get(name, name))
+        lumi = comp["luminosity_fb"][comp["reference_luminosity"]]
         ax[0].set(
             xlabel=r"$m_{hyp}$ [GeV]",
-            ylabel=r"binned $S/\sqrt{B}$ (channels combined)",
+            ylabel=rf"binned $S/\sqrt{{B}}$, channels combined, {lumi:g} fb$^{{-1}}$",
             xscale="log",
             yscale="log",
         )
-        ax[1].set(xlabel=r"$m_{hyp}$ [GeV]", ylabel="ROC AUC (all channels)", xscale="log")
+        ax[1].set(xlabel=r"$m_{hyp}$ [GeV]", ylabel="ROC AUC (oriented, physics weights)",
+                  xscale="log")  # fmt: skip
         for a in ax:
-            a.legend(title=f"{weighting} weights")
+            a.legend()
             a.grid(alpha=0.3)
         fig.tight_layout()
-        name = f"significance_auc_vs_mass_{weighting}.png"
-        fig.savefig(outdir / name, dpi=110)
+        fig.savefig(outdir / "significance_auc_vs_mass.png", dpi=110)
         plt.close(fig)
-        written.append(name)
+        written.append("significance_auc_vs_mass.png")
     reg = report.get("regression", {}).get("mass_regressor")
     if reg:
         ms = [float(k) for k in reg]
@@ -299,6 +129,27 @@ def _clean(obj):  # NaN → None for strict JSON
     if isinstance(obj, np.integer | np.bool_):
         return obj.item()
     return obj
+
+
+def write_comparison_summary(comparison: dict, path: str | Path) -> Path:
+    """The comparison's verdict next to the model artifacts (``comparison.json``): best
+    discriminant overall and per mass hypothesis, channel-combined Z with its statistical
+    error at the reference luminosity. ``datacard_discriminant: auto`` reads it."""
+    z = {
+        name: {k: [round(v["z"], 4), round(v["error"], 4)] for k, v in t["combined"].items()}
+        for name, t in comparison["significance"].items()
+    }
+    summary = {
+        "best": comparison["best"],
+        "reference_luminosity": comparison["reference_luminosity"],
+        "luminosity_fb": comparison["luminosity_fb"],
+        "z_combined_and_error": z,
+        "events": {k: v for k, v in comparison.get("events", {}).items() if k != "sample"},
+    }
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_clean(summary), indent=1) + "\n")
+    return out
 
 
 def write_report(report: dict, outdir: str | Path, masses: Sequence[float]) -> Path:

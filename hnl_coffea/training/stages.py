@@ -3,8 +3,8 @@
 1. :func:`train_parametric` — parametric DNN, weighted BCE, Adam, early stopping.
 2. :func:`pretrain_backbone` — regression backbone on fresh synthetic kinematics every epoch,
    MSE + relative MSE(E_tot), Adam with exponentially decaying learning rate.
-3. :func:`train_transfer` — classifier head on the frozen backbone, backbone unfrozen (with
-   dropout 0.5 inside it) after ``unfreeze_epoch`` epochs, AdamW.
+3. :func:`~hnl_coffea.training.transfer.train_transfer` — classifier head on the frozen
+   backbone, then fine tuning of the unfrozen backbone (its own module).
 4. :func:`train_mass_regressor` — m_N regression, MAPE/√y loss with mirrored boundaries,
    flat-in-mass weights.
 """
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..models import MassRegressor, ParametricClassifier, RegressionBackbone, TransferClassifier
+from ..models import MassRegressor, ParametricClassifier, RegressionBackbone
 from .datasets import TRAIN, VALIDATION
 from .loops import FitResult, batches, fit
 from .losses import kinematic_regression_loss, mape_sqrt_loss, weighted_bce_logits
@@ -27,7 +27,6 @@ __all__ = [
     "ClassifierArrays",
     "train_parametric",
     "pretrain_backbone",
-    "train_transfer",
     "train_mass_regressor",
 ]
 
@@ -53,12 +52,15 @@ class TrainingOptions:
     backbone_lr: float = 2e-3
     backbone_lr_decay: float = 0.9
     transfer_hidden: tuple[int, ...] = (128, 128)
-    transfer_epochs: int = 30
-    transfer_unfreeze_epoch: int = 5
-    transfer_backbone_dropout: float = 0.5
-    transfer_backbone_lr_factor: float = 0.1
+    transfer_dropout: float = 0.1  # head dropout (MC dropout needs p > 0)
+    transfer_epochs: int = 30  # stage 1: head on the frozen backbone
     transfer_lr: float = 1e-3
     transfer_weight_decay: float = 1e-2
+    transfer_finetune_epochs: int = 60  # stage 2: unfrozen backbone (0: no fine tuning)
+    transfer_finetune_lr: float = 1e-3  # peak, head; the backbone's × the factor below
+    transfer_backbone_lr_factor: float = 1.0
+    transfer_backbone_dropout: float = 0.2
+    transfer_warmup_epochs: int = 2
     regressor_hidden: tuple[int, ...] = (256, 256, 256)
     regressor_epochs: int = 30
     regressor_lr: float = 1e-3
@@ -66,6 +68,9 @@ class TrainingOptions:
     regressor_patience: int = 10
     regressor_events: int = 300_000  # extra signal-only toy sample for the regressor (0: none)
     regressor_low_factor: float = 0.1
+    comparison_bootstrap: int = 40  # bootstrap replicas for the errors of the comparison
+    eval_signal_selected: int = 6000  # evaluation sample: selected events per signal mass
+    eval_unseen_events: int = 2_000_000  # ... per process without selected training events
     progress: bool = True
 
     def to_dict(self) -> dict:
@@ -198,52 +203,6 @@ def pretrain_backbone(
         model.out.weight[etot] *= etot_scale
         model.out.bias[etot] *= etot_scale
     return model, result, etot_scale
-
-
-def train_transfer(
-    backbone: RegressionBackbone,
-    data: ClassifierArrays,
-    n_channels: int,
-    opts: TrainingOptions,
-    device: torch.device,
-) -> tuple[TransferClassifier, FitResult]:
-    """Head on the frozen backbone; backbone unfrozen with dropout after ``unfreeze_epoch``."""
-    model = TransferClassifier(
-        backbone, n_channels=n_channels, hidden=opts.transfer_hidden, freeze=True
-    ).to(device)
-    head_params = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": head_params, "lr": opts.transfer_lr},
-            {
-                "params": list(model.backbone.parameters()),
-                "lr": opts.transfer_lr * opts.transfer_backbone_lr_factor,
-            },
-        ],
-        weight_decay=opts.transfer_weight_decay,
-    )
-
-    def on_epoch_start(epoch: int) -> None:
-        if epoch == opts.transfer_unfreeze_epoch:
-            model.unfreeze()
-            model.set_backbone_dropout(opts.transfer_backbone_dropout)
-
-    train = data.tensors("raw", TRAIN, device)
-    val = data.tensors("raw", VALIDATION, device)
-    g = _generator(opts.seed + 3)
-    result = fit(
-        model,
-        _classifier_loss,
-        lambda epoch: batches(train, opts.batch_size, shuffle=True, generator=g),
-        lambda: batches(val, 8192),
-        optimizer,
-        epochs=opts.transfer_epochs,
-        patience=max(opts.patience, opts.transfer_unfreeze_epoch + 1),
-        on_epoch_start=on_epoch_start,
-        description="transfer classifier",
-        progress=opts.progress,
-    )
-    return model, result
 
 
 def train_mass_regressor(

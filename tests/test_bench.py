@@ -52,7 +52,7 @@ def test_suite_smoke(tmp_path):
     """The whole suite on 4k events of two samples, one repetition, one Dask worker."""
     opts = BenchOptions(
         events=4_000, heavy_events=2_000, repeats=1, chunksize=5_000, memory_chunks=(1_000,),
-        workers=(1,), samples=("WZTo3LNu", "HNL_M100"), log=lambda _: None,
+        workers=(1,), samples=("WZTo3LNu", "HNL_M100"), log=lambda _: None, seed_events=100,
     )  # fmt: skip
     result = run_benchmarks(tmp_path, opts)
     saved = json.loads((tmp_path / "bench.json").read_text())
@@ -74,6 +74,16 @@ def test_suite_smoke(tmp_path):
     assert saved["scaling"][0]["speedup"] == pytest.approx(1.0)
     mem = saved["memory"][0]
     assert mem["chunksize"] == 1_000 and mem["peak_mb"] >= mem["baseline_mb"] > 0
+    rows = {r["model"].split(" (")[0]: r for r in saved["inference"]["rows"]}
+    seed = rows["seed-size transfer"]
+    assert seed["events"] == 100 and seed["fp32_rate"] > 0 and seed["bf16_rate"] > 0
+    assert 0 < seed["deviation"]["max"] < 0.5  # bf16 numerics differ from fp32, but not wildly
+    assert seed["deviation"]["mean"] <= seed["deviation"]["p999"] <= seed["deviation"]["max"]
+    assert {t["target"] for t in saved["targets"]} >= {
+        "seed-size transfer, bf16 path [events/s/core]",
+        "seed-size transfer, bf16 max Δscore",
+    }
     md = (tmp_path / "bench.md").read_text()
+    assert "## Classifier inference" in md and "seed-size transfer" in md
     assert md.count("| read limit") == 3 and "## Targets" in md
     assert markdown(saved) == md

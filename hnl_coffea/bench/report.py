@@ -80,9 +80,32 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {mm['chunksize']:,} | {mm['events']:,} | {mm['baseline_mb']:,.0f} | "
             f"{mm['peak_mb']:,.0f} |"
         )
+    inf = result.get("inference")
+    if inf:
+        lines += [
+            "",
+            "## Classifier inference: transfer models, 16 mass hypotheses, one thread",
+            "",
+            f"Test sample: the signal-region events of the `heavy` files "
+            f"({inf['rows'][0]['test_sample_events']:,}). |Δscore| = |bf16 − fp32| over all "
+            "events and hypotheses (Δ below); without native bf16 the runner falls back to fp32 and "
+            "the bf16 figures are emulated.",
+            "",
+            "| model | device | events | fp32 events/s | bf16 events/s | bf16 | max Δ | "
+            "99.9 % Δ | mean Δ |",
+            "|---|---|---:|---:|---:|---|---:|---:|---:|",
+        ]
+        for r in inf["rows"]:
+            d = r["deviation"]
+            lines.append(
+                f"| {r['model']} | {r['device']} | {r['events']:,} | {_k(r['fp32_rate'])} | "
+                f"{_k(r['bf16_rate'])} | {r['bf16_rate_kind']} | {d['max']:.1e} | "
+                f"{d['p999']:.1e} | {d['mean']:.1e} |"
+            )
     lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
     for t in result["targets"]:
-        val = "–" if t["value"] is None else f"{t['value']:.2f}"
+        v = t["value"]
+        val = "–" if v is None else f"{v:.2e}" if abs(v) < 0.01 else f"{v:,.2f}"
         met = "yes" if t["met"] else f"no ({t['shortfall']})"
         lines.append(f"| {t['target']} | {val} | {t['goal']} | {met} |")
     for name, prof in (result.get("profiles") or {}).items():

@@ -41,6 +41,8 @@ class BenchOptions:
     seed: int = 1
     samples: tuple[str, ...] | None = None
     """Restrict the toy filesets to these samples (default: every background and signal)."""
+    seed_events: int = 2000
+    """Events for the seed-size transfer model's inference rows (bf16 may be emulated)."""
     models_dir: str | None = None
     """Folder with parametric.pt / transfer.pt (+ sidecars); default: the configured models,
     or random-weight networks of the production sizes when those are absent."""
@@ -52,6 +54,7 @@ class BenchOptions:
         kw.setdefault("repeats", 1)
         kw.setdefault("memory_chunks", (10_000, 20_000))
         kw.setdefault("heavy_events", min(events, 20_000))
+        kw.setdefault("seed_events", 300)
         return cls(events=events, **kw)
 
 
@@ -211,6 +214,12 @@ def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict
         memory.append({"chunksize": chunk, **m})
         opts.log(f"chunk {chunk}: peak RSS {m['peak_mb']:.0f} MB")
 
+    from .inference import inference_section
+
+    inference = inference_section(sets["heavy"], base, paths["transfer"], out / "inference",
+                                  repeats=opts.repeats, seed_events=opts.seed_events,
+                                  log=opts.log)  # fmt: skip
+
     from .profile import profile_chunk
 
     wz_zstd = sets["zstd"][MEMORY_SAMPLE]
@@ -234,6 +243,7 @@ def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict
         "scaling": scaling,
         "cost_model": cost_model(scaling),
         "memory": memory,
+        "inference": inference,
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     result["targets"] = targets(result)
@@ -289,4 +299,18 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     res.append({"target": "peak RSS at chunk 100k [MB]", "value": mem100, "goal": 2048,
                 "met": mem100 < 2048,
                 "shortfall": None if mem100 < 2048 else f"{mem100 / 2048 - 1:.0%} above"})  # fmt: skip
+    seed = next((r for r in result.get("inference", {}).get("rows", [])
+                 if r["model"].startswith("seed-size") and r["device"] == "cpu"), None)  # fmt: skip
+    if seed is not None:
+        rate = seed["bf16_rate"] if seed["native_bf16"] else seed["fp32_rate"]
+        goal, dev_goal = result["inference"]["rate_goal"], result["inference"]["deviation_goal"]
+        res.append({"target": "seed-size transfer, bf16 path [events/s/core]", "value": rate,
+                    "goal": goal, "met": rate >= goal,
+                    "shortfall": None if rate >= goal else
+                    f"{1 - rate / goal:.0%} below" + ("" if seed["native_bf16"] else
+                                                       " (no native bf16: fp32 fall-back)")})  # fmt: skip
+        d = seed["deviation"]["max"]
+        res.append({"target": "seed-size transfer, bf16 max Δscore", "value": d,
+                    "goal": dev_goal, "met": d <= dev_goal,
+                    "shortfall": None if d <= dev_goal else f"{d / dev_goal:.0f}× the goal"})  # fmt: skip
     return res

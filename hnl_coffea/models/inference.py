@@ -14,6 +14,7 @@ dask-awkward graphs wrap the runner in :class:`hnl_coffea.models.awkward_wrapper
 from __future__ import annotations
 
 import contextlib
+import copy
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -100,6 +101,11 @@ class ModelRunner(nonserializable_attribute):
     precision : "fp32", "bf16" (autocast to bfloat16) or "auto" (bf16 only where the
         hardware computes it natively: AMX / AVX512-BF16 CPUs, bf16-capable GPUs).
     batch_rows : rows (events × hypotheses) per forward pass, bounding memory.
+    emulate_bf16 : keep bf16 even where it is not native (slow; for accuracy checks).
+
+    The bf16 path of a classifier evaluates its event representation (the transfer
+    model's backbone, where the time goes) with a bfloat16 copy of those weights made once
+    per process, and the classifier head in fp32.
     """
 
     def __init__(
@@ -110,8 +116,9 @@ class ModelRunner(nonserializable_attribute):
         threads: int | None = 1,
         precision: str = "fp32",
         batch_rows: int = 1 << 16,
+        emulate_bf16: bool = False,
     ) -> None:
-        nonserializable_attribute.__init__(self, ["model"])
+        nonserializable_attribute.__init__(self, ["model", "bf16_body"])
         if precision not in PRECISIONS:
             raise ValueError(
                 f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}"
@@ -126,6 +133,7 @@ class ModelRunner(nonserializable_attribute):
         self.threads = threads
         self.precision = precision
         self.batch_rows = batch_rows
+        self.emulate_bf16 = emulate_bf16
 
     @classmethod
     def from_config(cls, models_config: Any, name: str) -> ModelRunner:
@@ -162,6 +170,13 @@ class ModelRunner(nonserializable_attribute):
             )
         return loaded.model
 
+    def _create_bf16_body(self) -> torch.nn.Module | None:
+        """A bfloat16 copy of the classifier's event representation (the backbone)."""
+        body = getattr(self.model, "backbone", None)
+        if body is None:
+            return None
+        return copy.deepcopy(body).to(torch.bfloat16).eval()
+
     @property
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
@@ -169,7 +184,7 @@ class ModelRunner(nonserializable_attribute):
     @property
     def effective_precision(self) -> str:
         """ "fp32" or "bf16": what ``precision`` means on the machine running this process."""
-        return resolve_precision(self.precision, self.torch_device)
+        return resolve_precision(self.precision, self.torch_device, self.emulate_bf16)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -212,14 +227,18 @@ class ModelRunner(nonserializable_attribute):
         )
 
     # -- evaluation --------------------------------------------------------------------------
-    def _hypothesis_scores(self, x, ch, q, masses) -> torch.Tensor:
+    def _hypothesis_scores(self, x, ch, q, masses, bf16: bool = False) -> torch.Tensor:
+        if bf16 and self.bf16_body is not None:  # fast path: backbone bf16, head fp32
+            rep = self.bf16_body.hidden(x.to(torch.bfloat16)).float()
+            return torch.sigmoid(self.model.head.hypothesis_logits(rep, ch, q, masses))
         return torch.sigmoid(self.model.hypothesis_logits(x, ch, q, masses).float())
 
-    def _batched(self, n: int, n_cols: int, fn, n_out: int = 1) -> list[np.ndarray]:
+    def _batched(self, n: int, n_cols: int, fn, n_out: int = 1, autocast: bool = True):
         outs = [np.empty((n, n_cols), np.float32) for _ in range(n_out)]
         step = max(1, self.batch_rows // max(n_cols, 1))
         dev = self.torch_device
-        with torch.inference_mode(), precision_context(self.effective_precision, dev):
+        precision = self.effective_precision if autocast else "fp32"
+        with torch.inference_mode(), precision_context(precision, dev):
             for start in range(0, n, step):
                 res = fn(slice(start, start + step))
                 res = res if isinstance(res, tuple) else (res,)
@@ -241,9 +260,11 @@ class ModelRunner(nonserializable_attribute):
         ``mass_hypotheses``: GeV (default: the sidecar's list).
         """
         x, ch, q, m = self._classifier_inputs(features, channel, charges, mass_hypotheses)
+        bf16 = self.effective_precision == "bf16"
         (out,) = self._batched(
-            len(x), len(m), lambda s: self._hypothesis_scores(x[s], ch[s], q[s], m)
-        )
+            len(x), len(m), lambda s: self._hypothesis_scores(x[s], ch[s], q[s], m, bf16),
+            autocast=False,
+        )  # fmt: skip
         return out
 
     def _check_mc(self) -> None:
@@ -282,20 +303,23 @@ class ModelRunner(nonserializable_attribute):
         from the inputs, see :meth:`_mc_seed`)."""
         self._check_mc()
         x, ch, q, m = self._classifier_inputs(features, channel, charges, mass_hypotheses)
+        bf16 = self.effective_precision == "bf16"
+        # dropout active in the network and, on the bf16 path, in its bf16 backbone copy
+        nets = [self.model] + ([self.bf16_body] if bf16 and self.bf16_body is not None else [])
 
         def fn(s):
             return mc_dropout_predict(
-                self.model,
+                torch.nn.ModuleList(nets),
                 x[s],
                 ch[s],
                 q[s],
                 n_passes=n_passes,
-                forward=lambda *a: self._hypothesis_scores(*a, m),
+                forward=lambda *a: self._hypothesis_scores(*a, m, bf16),
                 max_rows=max(1, self.batch_rows // len(m)),
             )
 
         with self._mc_seed(x, seed):
-            mean, std = self._batched(len(x), len(m), fn, n_out=2)
+            mean, std = self._batched(len(x), len(m), fn, n_out=2, autocast=False)
         return mean, std
 
     def _regression_width(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -13,6 +13,8 @@ from torch import nn
 __all__ = [
     "PRECISIONS",
     "BF16_TOLERANCE",
+    "BF16FallbackWarning",
+    "native_bf16",
     "configure_threads",
     "cpu_supports_bf16",
     "mc_dropout_predict",
@@ -73,15 +75,47 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Effective precision ("fp32" or "bf16"): "auto" picks bf16 only where it is native."""
+class BF16FallbackWarning(RuntimeWarning):
+    """bf16 was asked for on hardware without native bfloat16: evaluating in fp32."""
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 matrix products natively (AMX / AVX512-BF16 CPU,
+    bf16-capable GPU); elsewhere bf16 is emulated and several times slower than fp32."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return cpu_supports_bf16()
+
+
+def resolve_precision(precision: str, device: torch.device, emulate: bool = False) -> str:
+    """Effective precision, "fp32" or "bf16".
+
+    "auto" picks bf16 only where it is native. "bf16" on hardware without native bfloat16
+    falls back to fp32 with a :class:`BF16FallbackWarning` (once per process and device):
+    emulated bf16 would be slower than fp32. ``emulate=True`` keeps bf16 anyway (its
+    numerics, for accuracy checks on any machine).
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
+    if precision == "fp32" or emulate and precision == "bf16":
         return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_supports_bf16() else "fp32"
+    if native_bf16(device):
+        return "bf16"
+    if precision == "bf16":
+        _warn_fallback(str(device))
+    return "fp32"
+
+
+@cache
+def _warn_fallback(device: str) -> None:
+    import warnings
+
+    warnings.warn(
+        f"precision bf16 requested, but {device} has no native bfloat16 (CPU flags "
+        f"{' / '.join(_BF16_FLAGS)} absent): evaluating in fp32",
+        BF16FallbackWarning,
+        stacklevel=4,
+    )
 
 
 def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

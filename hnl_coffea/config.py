@@ -410,6 +410,9 @@ class ModelsConfig(_Model):
     parametric: str | None = "models/parametric.pt"
     transfer: str | None = "models/transfer.pt"
     mass_regression: str | None = "models/mass_regression.pt"
+    #: Verdict of the model comparison written by ``hnl-coffea train`` (best discriminant
+    #: overall and per mass hypothesis); read by ``postprocessing.datacard_discriminant: auto``.
+    comparison: str | None = "models/comparison.json"
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
     threads: int = Field(default=1, ge=1)
     precision: Literal["auto", "fp32", "bf16"] = "fp32"

@@ -167,15 +167,10 @@ def expected_summary(rows: list[dict[str, Any]], cfg: AnalysisConfig) -> str:
     the median expected limit of the datacard discriminant at three masses."""
     if not rows:
         return "      no expected results (no filled discriminant)"
+    from .postprocessing.ranking import preferred_discriminant
+
     discs = list(dict.fromkeys(r["discriminant"] for r in rows))
-    wanted = cfg.postprocessing.datacard_discriminant
-    disc = (
-        wanted
-        if wanted in discs
-        else next(
-            (d for d in ("score_transfer", "score_parametric", "mt_total") if d in discs), discs[0]
-        )
-    )
+    disc = preferred_discriminant(discs, cfg.postprocessing.datacard_discriminant, cfg.models)
     masses = sorted({r["mass"] for r in rows if r["discriminant"] == disc})
     shown = sorted({masses[0], masses[len(masses) // 2], masses[-1]})
     lines = [f"      expected results, {disc} (all channels combined):"]

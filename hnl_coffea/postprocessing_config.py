@@ -121,8 +121,10 @@ class PostprocessingConfig(_Model):
     #: (``tauID`` → ``tauID_2018``). Luminosity nuisances follow
     #: ``eras.<era>.luminosity_uncertainties`` (a shared name is correlated).
     correlated_across_eras: tuple[str, ...] = ("norm_*", "pileup")
-    #: Histogram used in the datacards: ``auto`` picks the transfer model, then the
-    #: parametric DNN, then MT_total (the first one that is filled).
+    #: Histogram used in the datacards: ``auto`` picks the best discriminant of the model
+    #: comparison (``models.comparison``), ``auto_per_mass`` the best at each mass hypothesis
+    #: (the next filled one of its ranking if a histogram is empty; without a comparison:
+    #: transfer model, parametric DNN, MT_total), or a histogram name.
     datacard_discriminant: str = "auto"
     #: Mass hypotheses drawn in the default plots (empty: lowest, middle and highest).
     plot_mass_hypotheses: tuple[Annotated[float, Field(gt=0)], ...] = ()

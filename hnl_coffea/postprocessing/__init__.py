@@ -7,6 +7,7 @@
 * :mod:`.significance` — S/√B and Asimov significances, combined across bins and channels;
 * :mod:`.limits` — asymptotic CLs expected limits on the Asimov data set;
 * :mod:`.projections` — significance and limits at the analysed and projected luminosities;
+* :mod:`.ranking` — the best discriminant of the training's model comparison (datacards);
 * :mod:`.nuisances` — nuisance names and correlations across eras (cards and limits);
 * :mod:`.combine` — shapes files and datacards for CMS combine, per era and combined;
 * :mod:`.cutflows` — labelled cutflow tables;

@@ -21,6 +21,7 @@ from ..config import AnalysisConfig
 from ..histograms import NOMINAL
 from .binning import BinningWarning, constant_signal_edges, increasing_signal_edges, rebin
 from .normalise import ProcessHists
+from .ranking import FALLBACK_ORDER
 
 __all__ = [
     "ALL_ERAS",
@@ -236,27 +237,34 @@ def bin_category(
     )
 
 
-def choose_discriminant(norm: dict[str, ProcessHists], wanted: str = "auto") -> str:
-    """``wanted`` if present, else the first filled of transfer, parametric, MT_total."""
-    if wanted != "auto":
+def choose_discriminant(
+    norm: dict[str, ProcessHists],
+    wanted: str = "auto",
+    ranking: Sequence[str] = FALLBACK_ORDER,
+) -> str:
+    """``wanted`` if present; for ``auto`` / ``auto_per_mass`` the first filled histogram of
+    ``ranking`` (best first, e.g. from the model comparison)."""
+    if wanted not in ("auto", "auto_per_mass"):
         if wanted not in norm:
             raise ValueError(f"no histogram {wanted!r}; available: {', '.join(norm)}")
         return wanted
-    for name in ("score_transfer", "score_parametric", "mt_total"):
+    for name in ranking:
         ph = norm.get(name)
         if ph is not None and any(h.values().sum() > 0 for h in ph.backgrounds.values()):
             return name
-    raise ValueError(
-        "no filled discriminant histogram (score_transfer, score_parametric, mt_total)"
-    )
+    raise ValueError(f"no filled discriminant histogram ({', '.join(ranking)})")
 
 
-def first_era_choice(norms: Mapping[str, dict[str, ProcessHists]], wanted: str = "auto") -> str:
+def first_era_choice(
+    norms: Mapping[str, dict[str, ProcessHists]],
+    wanted: str = "auto",
+    ranking: Sequence[str] = FALLBACK_ORDER,
+) -> str:
     """:func:`choose_discriminant` of the first era (in order) that has one."""
     errors = []
     for norm in norms.values():
         try:
-            return choose_discriminant(norm, wanted)
+            return choose_discriminant(norm, wanted, ranking)
         except ValueError as err:
             errors.append(str(err))
     raise ValueError(errors[0] if errors else "no era in the output")

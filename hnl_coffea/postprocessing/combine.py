@@ -26,6 +26,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import hist
@@ -254,27 +255,36 @@ def write_datacards(
     """
     from .categories import binned_categories, first_era_choice
     from .normalise import normalise_output, output_eras
+    from .ranking import discriminant_ranking
 
     pp = cfg.postprocessing
     scheme = scheme or pp.binning_scheme
     eras = output_eras(output, cfg)
     norms = {e: normalise_output(output, cfg, eras=[e]) for e in eras}
-    disc = discriminant or first_era_choice(norms, pp.datacard_discriminant)
+    wanted = discriminant or pp.datacard_discriminant
+    disc = first_era_choice(norms, wanted, discriminant_ranking(cfg.models))
     use_data = unblind or pp.signal_region not in cfg.blinded_regions
-    cats = binned_categories(norms, output, cfg, [disc], scheme=scheme, max_rel_unc=max_rel_unc)
+    binned = partial(binned_categories, norms, output, cfg, scheme=scheme, max_rel_unc=max_rel_unc)
+    cats = binned([disc])
     masses = sorted({c.mass for c in cats})
+    chosen = dict.fromkeys(masses, disc)
+    if wanted == "auto_per_mass":  # the comparison's best at each mass hypothesis
+        chosen = {m: first_era_choice(norms, wanted, discriminant_ranking(cfg.models, m))
+                  for m in masses}  # fmt: skip
+        cats += binned(sorted(set(chosen.values()) - {disc}))
     outdir = Path(outdir)
     written: list[Path] = []
     rename = lambda syst, ch: era_nuisance(syst, ch.era, cfg)  # noqa: E731
     with Steps("datacards", len(masses), enabled=progress) as step:
         for mass in masses:
-            cards = [card_channel(c, use_data, c.era) for c in cats if c.mass == mass]
+            cards = [card_channel(c, use_data, c.era) for c in cats
+                     if c.mass == mass and c.discriminant == chosen[mass]]  # fmt: skip
             mdir = outdir / f"m{mass:g}"
             mdir.mkdir(parents=True, exist_ok=True)
             systs = write_shapes(mdir / "shapes.root", cards, rename)
             written.append(mdir / "shapes.root")
             lnn = {c.name: card_lnn(cfg, c) for c in cards}
-            head = [f"hnl-coffea datacard: HNL m = {mass:g} GeV, discriminant {disc}",
+            head = [f"hnl-coffea datacard: HNL m = {mass:g} GeV, discriminant {chosen[mass]}",
                     f"adaptive binning: {scheme}-signal scheme"]  # fmt: skip
             groups = [([c], f"{c.name}.txt", f"channel {c.channel}, era {c.era}") for c in cards]
             for e in eras:

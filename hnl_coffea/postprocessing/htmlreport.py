@@ -22,6 +22,7 @@ from ..progress import Steps
 from .categories import ALL_ERAS
 from .html import CSS, esc, fmt, img, markdown_to_html, table
 from .provenance import provenance
+from .ranking import preferred_discriminant
 
 __all__ = ["build_report", "model_comparison", "read_table", "write_report"]
 
@@ -92,10 +93,7 @@ def _summary_html(
     discs = list(dict.fromkeys(r["discriminant"] for r in expected))
     if not discs:
         return out
-    wanted = cfg.postprocessing.datacard_discriminant
-    disc = wanted if wanted in discs else next(
-        (d for d in ("score_transfer", "score_parametric", "mt_total") if d in discs), discs[0]
-    )  # fmt: skip
+    disc = preferred_discriminant(discs, cfg.postprocessing.datacard_discriminant, cfg.models)
     scen = list(dict.fromkeys(r["scenario"] for r in expected))
     masses = sorted({r["mass"] for r in expected if r["discriminant"] == disc})
     cell = {(r["scenario"], r["mass"]): r for r in expected if r["discriminant"] == disc}

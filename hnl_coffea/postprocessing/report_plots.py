@@ -42,6 +42,7 @@ from .normalise import ProcessHists, dataset_era, dataset_scales, normalise_outp
 from .plots import plot_limits, plot_significance, systematic_band
 from .plots_cutflow import plot_cutflow
 from .plots_stack import SignalLine, filled_range, plot_stack
+from .ranking import discriminant_ranking
 from .style import Style, build_style, lumi_label
 
 __all__ = ["PlotContext", "draw_plots", "plot_masses_of", "run_style"]
@@ -250,7 +251,8 @@ def draw_plots(
             jobs += _view_jobs(ctx, [e], norms[e], era_cats, era_rows, outdir / "eras" / e)
     if expected:
         try:
-            disc = first_era_choice(norms, ctx.cfg.postprocessing.datacard_discriminant)
+            disc = first_era_choice(norms, ctx.cfg.postprocessing.datacard_discriminant,
+                                    discriminant_ranking(ctx.cfg.models))  # fmt: skip
         except ValueError:
             disc = None
         if disc is not None:

@@ -33,6 +33,9 @@ README = ROOT / "README.md"
 #: Sizes made small enough for a test (the command is otherwise unchanged).
 SMALLER = {
     "--events 300000": "--events 6000",
+    "--events 600000": "--events 12000",
+    "--regressor-events 300000": "--regressor-events 0",
+    "--eval-events 12000000": "--eval-events 60000",
     "--ntoys 10000": "--ntoys 200",
     "hnl-coffea demo": "hnl-coffea demo --events 6000",
 }

@@ -151,3 +151,21 @@ def test_evaluation_sample_allocation_by_hand():
     assert plan.counts["C"] == 50_000
     assert plan.counts["S1"] == 200_000 and plan.counts["S2"] == 10_000  # 2000/0.2 → minimum
     assert plan.to_dict()["total_events"] == sum(plan.counts.values())
+
+
+def test_evaluation_sample_generated_in_parts_and_skimmed(tmp_path, cfg):
+    """Parts of one sample are summed (events, Σ genWeight); the ROOT files are removed."""
+    from hnl_coffea.training.evalsample import EvalSamplePlan, generate_and_skim
+    from hnl_coffea.training.skim import read_skim
+
+    plan = EvalSamplePlan({"WZTo3LNu": 5000, "HNL_M300": 2000}, {}, "by hand")
+    info = generate_and_skim(plan, tmp_path, cfg, seed=3, part_events=2000)
+    assert info["WZTo3LNu"]["parts"] == 3 and info["HNL_M300"]["parts"] == 1
+    meta = info["WZTo3LNu"]["metadata"]
+    assert meta["user"]["n_events"] == 5000
+    assert abs(meta["sumw"]) <= 5000 and meta["sumw"] > 0.5 * 5000  # ±1 generator weights
+    assert not (tmp_path / "root").exists()
+    skim = read_skim(tmp_path / "skim")
+    ds = skim["dataset"]
+    for name in plan.counts:
+        assert info[name]["selected"] == int((ds == name).sum()) > 0

@@ -116,7 +116,7 @@ def generate_and_skim(
         entry = fileset.setdefault(name, {"files": {}, "metadata": {**meta, "sumw": 0.0}})
         entry["files"][str(path.resolve())] = "Events"
         entry["metadata"]["sumw"] += meta["sumw"]
-        entry["metadata"]["n_events"] = plan.counts[name]
+        entry["metadata"]["user"] = {**meta.get("user", {}), "n_events": plan.counts[name]}
     acc = run_skim(fileset, cfg, outdir / "skim", workers, chunksize)
     shutil.rmtree(outdir / "root", ignore_errors=True)
     return {

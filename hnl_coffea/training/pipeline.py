@@ -159,9 +159,10 @@ def _evaluation_sample(skim, fs, acc, cfg, out: Path, opts, eval_events: int, wo
     eff = {d: float(np.sum(ds == d)) / max(int(acc["n_events"].get(d, 0)), 1) for d in fs}
     xsec = {d: fs[d]["metadata"]["xsec"] for d in fs}
     signals = [d for d in fs if fs[d]["metadata"].get("is_signal")]
-    plan = plan_counts(eff, xsec, signals, n_background=eval_events,
-                       signal_selected=opts.eval_signal_selected,
-                       unseen_events=opts.eval_unseen_events)  # fmt: skip
+    plan = plan_counts(
+        eff, xsec, signals, n_background=eval_events, signal_selected=opts.eval_signal_selected,
+        unseen_events=min(opts.eval_unseen_events, eval_events // 6), max_events=eval_events,
+    )  # fmt: skip
     seed = opts.seed + 2
     info = generate_and_skim(plan, out / "evaluation", cfg, seed=seed, workers=workers)
     ev_skim = read_region(out / "evaluation" / "skim", cfg)

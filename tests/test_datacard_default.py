@@ -8,6 +8,7 @@ import json
 import pytest
 from test_postprocessing_fake_output import make_output
 
+from hnl_coffea.paths import data_path
 from hnl_coffea.postprocessing.combine import write_datacards
 from hnl_coffea.postprocessing.ranking import discriminant_ranking
 
@@ -53,3 +54,20 @@ def test_auto_per_mass_follows_the_table(output, cfg, tmp_path):
 def test_without_comparison_the_fallback_order(cfg):
     c = cfg.with_overrides({"models.comparison": None})
     assert discriminant_ranking(c.models) == ["score_transfer", "score_parametric", "mt_total"]
+
+
+def test_shipped_comparison_sets_the_default(output, cfg, tmp_path):
+    summary = json.loads(data_path(cfg.models.comparison).read_text())
+    names = {"mt_total": "mt_total", "parametric": "score_parametric",
+             "transfer": "score_transfer"}  # fmt: skip
+    total = {names[n]: sum(v[0] ** 2 for v in t.values())
+             for n, t in summary["z_combined_and_error"].items()}  # fmt: skip
+    best = max(total, key=total.get)  # recomputed from the table itself
+    assert summary["best"]["overall"] == best
+    for m, name in summary["best"]["by_mass"].items():  # the largest combined Z at each mass
+        z = {names[n]: t[m][0] for n, t in summary["z_combined_and_error"].items()}
+        assert name == max(z, key=z.get), m
+    assert discriminant_ranking(cfg.models)[0] == best
+    written = write_datacards(output, tmp_path, cfg)
+    cards = [p for p in written if p.name == "combined.txt"]
+    assert cards and all(_disc(p) == best for p in cards)

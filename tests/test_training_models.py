@@ -93,3 +93,35 @@ def test_shipped_mass_regressor_reproduced(fresh, cfg):
         expected = side.metrics["by_mass"][f"{m:g}"]
         assert q50 == pytest.approx(expected["bias"], abs=0.1), f"bias at {m:g} GeV"
         assert (q84 - q16) / 2 == pytest.approx(expected["resolution"], abs=0.1)
+
+
+def test_shipped_transfer_model_is_fine_tuned(cfg):
+    """The transfer model's backbone was trained past the frozen stage: it differs from the
+    shipped pre-trained backbone, and the fine-tuned validation loss beats the frozen one."""
+    import torch
+
+    transfer = load_artifact(_path(cfg, "transfer"))
+    backbone = load_artifact(data_path("models/backbone.pt"))
+    tuned = transfer.model.backbone.state_dict()
+    pre = backbone.model.state_dict()
+    assert tuned.keys() == pre.keys()
+    moved = max(float((tuned[k] - pre[k]).abs().max()) for k in pre)
+    assert moved > 1e-3
+    assert not all(torch.equal(tuned[k], pre[k]) for k in pre)
+    fit = transfer.sidecar.provenance["fit"]
+    stages = {s["stage"]: s for s in fit["stages"]}
+    frozen, tune = stages["head_on_frozen_backbone"], stages["fine_tune"]
+    assert frozen["frozen"] == ["backbone"] and tune["frozen"] == []
+    assert stages["backbone_pretraining"]["trainable"] == ["backbone"]
+    assert fit["chosen_stage"] == "fine_tune"
+    assert tune["fit"]["best_val_loss"] < frozen["fit"]["best_val_loss"]
+    for s in fit["stages"]:  # every stage's losses are recorded
+        assert len(s["fit"]["history"]) == s["fit"]["epochs_run"] > 0
+        assert all({"train_loss", "val_loss"} <= set(h) for h in s["fit"]["history"])
+    assert transfer.sidecar.architecture_kwargs["freeze"] is False
+    assert transfer.sidecar.provenance["backbone_max_abs_change"] == pytest.approx(moved, rel=1e-6)
+
+
+def test_shipped_files_are_small():
+    for f in data_path("models").iterdir():
+        assert f.stat().st_size < 5_000_000, f.name

@@ -125,3 +125,21 @@ def test_shipped_transfer_model_is_fine_tuned(cfg):
 def test_shipped_files_are_small():
     for f in data_path("models").iterdir():
         assert f.stat().st_size < 5_000_000, f.name
+
+
+def test_readme_comparison_is_the_shipped_one(cfg):
+    """The README's significance table quotes the shipped comparison.json (Run 2, ± error)."""
+    import json
+    import re
+    from pathlib import Path
+
+    summary = json.loads(data_path(cfg.models.comparison).read_text())["z_combined_and_error"]
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    header = re.search(r"^\| m_hyp \[GeV\] \|(.*)\|$", text[text.index("## Models") :], re.M)
+    masses = [m.strip() for m in header.group(1).split("|")]
+    rows = {"mt_total": "MT_total", "parametric": "parametric DNN", "transfer": "transfer"}
+    for name, label in rows.items():
+        row = re.search(rf"^\| Z {label} \|(.*)\|$", text, re.M).group(1).split("|")
+        for m, cell in zip(masses, row, strict=True):
+            z, err = (float(v) for v in cell.split("±"))
+            assert (z, err) == pytest.approx(tuple(summary[name][m]), abs=0.006), (name, m)

@@ -17,6 +17,8 @@ Steps, in cutflow order:
 ``lepton_dr``          the three leptons pairwise separated by ΔR > ``lepton_separation_dr``
 ``trigger``            a path of the channel's trigger groups fired and its offline legs are
                        above threshold and matched to ``TrigObj`` (:mod:`hnl_coffea.triggers`)
+``jet_veto_map``       no jet of the JME veto recipe in a vetoed region of the era's jet
+                       veto map (``eras.<era>.jets.veto_map``; passes without a map)
 ``bjet_veto``          no b-tagged jet (used by the regions, not by ``selected``)
 
 Chunks are selected on flat numpy arrays (two stable sorts order the leptons, masks and
@@ -62,6 +64,7 @@ STEPS = (
     "charge",
     "lepton_dr",
     "trigger",
+    "jet_veto_map",
     "bjet_veto",
 )
 #: The signal-region-independent steps that define :attr:`Selection.selected`.
@@ -130,12 +133,42 @@ def select(
 ) -> Selection:
     """Select objects, assign the channel and evaluate every selection step and region.
 
-    ``objs`` are *raw* objects from :func:`~hnl_coffea.objects.load_objects` (possibly
-    shifted by a systematic variation); by default they are loaded from ``events``.
+    ``objs`` are the analysis objects: :func:`~hnl_coffea.objects.load_objects` passed
+    through :func:`~hnl_coffea.jets.correct_objects` (possibly shifted by a systematic
+    variation); by default both are done here, with the era's correction files.
     """
     layout = layout or detect_layout(events, cfg.objects.tau.deeptau_version)
-    objs = objs if objs is not None else load_objects(events, cfg, layout)
+    if objs is None:
+        from .corrections.evaluators import CorrectionProvider
+        from .jets import correct_objects
+
+        raw = load_objects(events, cfg, layout)
+        provider = CorrectionProvider(cfg)
+        objs = correct_objects(
+            raw, events, cfg, provider, is_data=not layout.is_mc, variations=False
+        )[0]
     return _select(events, cfg, objs, layout)
+
+
+def _jet_veto(flats: dict, cfg: AnalysisConfig) -> np.ndarray:
+    """Per event: not vetoed by the era's jet veto map (:mod:`hnl_coffea.jets.vetomap`)."""
+    from .jets.vetomap import vetoed_events
+
+    jet_counts, jets = flats["jets"]
+    mu_counts, muons = flats["muons"]
+    if "vetoMap" not in jets.fields:
+        if cfg.era_config.jets.veto_map.name is not None:
+            raise ValueError(
+                f"era {cfg.era!r} has a jet veto map but the jets carry no vetoMap flag: pass "
+                "the objects through hnl_coffea.jets.correct_objects before selecting"
+            )
+        return np.ones(len(jet_counts), dtype=bool)
+    cols = {f: column(jets, f) for f in ("pt", "eta", "phi", "jetId", "chEmEF", "neEmEF")}
+    cols["vetoMap"] = column(jets, "vetoMap")
+    mu = {f: column(muons, f) for f in ("eta", "phi")}
+    if "isPFcand" in muons.fields:
+        mu["isPFcand"] = column(muons, "isPFcand")
+    return ~vetoed_events(cols, jet_counts, mu, mu_counts, cfg)
 
 
 _LEPTON_COLLECTIONS = (("tau", "taus"), ("mu", "muons"), ("e", "electrons"))
@@ -257,6 +290,7 @@ def _select(events: Any, cfg: AnalysisConfig, objs: Objects, layout: NanoLayout)
         "charge": abs(charge.sum(axis=1)) == 1,
         "lepton_dr": dr_ok,
         "trigger": trig.passed,
+        "jet_veto_map": _jet_veto(flats, cfg),
         "bjet_veto": n_bjets == 0,
     }
     steps, selected, regions = steps_and_regions(

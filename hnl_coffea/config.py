@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from ._config_model import ConfigModel
+from .config_jets import JetEraConfig
 from .paths import data_path
 from .postprocessing_config import PostprocessingConfig
 
@@ -50,11 +52,7 @@ class ConfigError(ValueError):
     """A configuration problem, with a one-line message naming the field."""
 
 
-class _Model(BaseModel):
-    # NaN or infinite thresholds would silently select nothing (or everything)
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
-    )
+_Model = ConfigModel
 
 
 def _positive(v: float, info) -> float:  # noqa: ANN001 - pydantic validator
@@ -169,6 +167,9 @@ class BtagAlgorithm(_Model):
     branch: str = "btagDeepFlavB"
     #: Prefix of the BTV corrections (``<prefix>_comb``, ``<prefix>_light``, ``<prefix>_incl``).
     correction: str = "deepJet"
+    #: Scale factors of light jets: ``<prefix>_incl`` (UL) or ``<prefix>_light`` (Run 3); b
+    #: and c jets take ``<prefix>_comb``.
+    light: Literal["incl", "light"] = "incl"
 
 
 _PDG_CODE = {"tau": 15, "mu": 13, "e": 11}
@@ -256,6 +257,12 @@ class EraConfig(_Model):
     correction_names: dict[str, str] = {}
     #: Fixed string inputs of this era's corrections, by scale-factor key.
     correction_inputs: dict[str, dict[str, str]] = {}
+    #: Jet energy corrections, JES/JER uncertainties, veto map, type-1 MET and jet ID.
+    jets: JetEraConfig = JetEraConfig()
+    #: b-tagging efficiency of simulated jets per flavour, pT and |η| (correctionlib JSON
+    #: written by ``hnl-coffea btag-efficiency``), relative to the data folder or absolute;
+    #: null: no b-tag scale factors for this era.
+    btag_efficiency: str | None = None
 
     @field_validator("luminosity_uncertainties")
     @classmethod
@@ -362,8 +369,12 @@ POG_FILES: dict[str, str] = {
     "electron_trigger": "EGM/{tag}/electronHlt.json.gz",
     "pileup": "LUM/{tag}/puWeights.json.gz",
     "btag": "BTV/{tag}/btagging.json.gz",
+    "jerc": "JME/{tag}/jet_jerc.json.gz",
+    "jetvetomap": "JME/{tag}/jetvetomaps.json.gz",
 }
-CorrectionFile = Literal["tau", "muon", "electron", "electron_trigger", "pileup", "btag"]
+CorrectionFile = Literal[
+    "tau", "muon", "electron", "electron_trigger", "pileup", "btag", "jerc", "jetvetomap"
+]
 #: Where CMS publishes the POG tree (used by default when it is mounted).
 CVMFS_POG_ROOT = "/cvmfs/cms.cern.ch/rsync/cms-nanoAOD/jsonpog-integration/POG"
 #: The illustrative correction files shipped with hnl-coffea, in the same layout.
@@ -382,6 +393,14 @@ class CorrectionsConfig(_Model):
     files: dict[CorrectionFile, str | None] = dict(POG_FILES)
     tau_energy_scale: bool = True
     met_unclustered: bool = True
+    #: JES (``JES_<source>``, sources per era) and JER shape variations of simulated jets.
+    jet_energy_scale: bool = True
+    jet_energy_resolution: bool = True
+    #: Seed of the per-jet random numbers of the stochastic JER smearing (each jet's number
+    #: is a function of this seed, run, luminosity block, event and jet index only).
+    jer_seed: int = Field(default=0, ge=0)
+    #: Apply the fixed-WP b-tag scale factors (``eras.<era>.btag_efficiency``) to the b veto.
+    btag_sf: bool = True
     systematics: bool = True
     #: Inputs outside a correction's binned domain: clamp to the edge with a counted
     #: warning, or raise an error naming the correction and input.

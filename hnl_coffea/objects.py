@@ -10,10 +10,17 @@ Standardized fields added by :func:`load_objects`:
 
 - ``electrons.mvaId``: the configured electron ID (``objects.electron.id``) whatever its
   branch name in this NanoAOD version.
-- ``met``: a record with ``pt``, ``phi`` and, when the file has the unclustered-energy
-  variation, ``unclust_{up,down}_{dx,dy}``: the change of the MET components under it
+- ``jets.jetId``: the stored ``Jet_jetId`` bits (2: tight, 4: tightLepVeto) or, where
+  NanoAOD has none (v15), the same bits computed from the energy fractions by the era's
+  JME recipe (:func:`hnl_coffea.jets.jetid.jet_id_flags`).
+- ``met``: the era's MET as stored (PF or PUPPI, ``eras.<era>.jets.met``), a record with
+  ``pt``, ``phi`` and, when the file has the unclustered-energy variation,
+  ``unclust_{up,down}_{dx,dy}``: the change of the MET components under it
   (``±MetUnclustEnUpDeltaX/Y`` up to NanoAOD v14; from the ``pt/phiUnclusteredUp/Down``
-  values in v15).
+  values in v15 and in the PUPPI MET).
+
+Jet energy corrections and the type-1 MET recomputed from them are applied afterwards
+(:func:`hnl_coffea.jets.correct_objects`).
 
 :func:`select_objects` adds ``jets.btag`` (DeepJet score above the era's working point).
 
@@ -35,10 +42,12 @@ from coffea.nanoevents.methods import vector as coffea_vector
 
 from .config import AnalysisConfig
 from .flat import column, delta_r, event_index, pair_indices, require_eager
+from .jets.correct import met_collections
 from .nanoaod import NanoLayout, deeptau_pass, require_fields
 
 __all__ = [
     "Objects",
+    "computed_jet_id",
     "flatten_objects",
     "load_met",
     "load_objects",
@@ -52,7 +61,7 @@ _ELECTRON_FIELDS = (
     "pt", "eta", "phi", "mass", "charge", "pfRelIso03_all", "dxy", "dz", "convVeto", "lostHits",
 )  # fmt: skip
 _TAU_FIELDS = ("pt", "eta", "phi", "mass", "charge", "dz", "decayMode")
-_JET_FIELDS = ("pt", "eta", "phi", "mass", "jetId")
+_JET_FIELDS = ("pt", "eta", "phi", "mass")
 #: Jet ID bit per configured level (loose: any bit; NanoAOD v9 sets 2 = tight, 4 = tightLepVeto).
 _JET_ID_BIT = {"loose": 7, "tight": 2, "tightlepveto": 4}
 
@@ -71,18 +80,26 @@ class Objects:
         """A copy with some collections replaced (e.g. energy-scale shifted taus)."""
         return dataclasses.replace(self, **changes)
 
+    def take(self, mask: np.ndarray) -> Objects:
+        """The objects of the events where ``mask`` is true."""
+        return Objects(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
 
-def _unclustered_deltas(met: Any, layout: NanoLayout) -> dict[str, Any]:
-    """The MET component changes under the unclustered-energy variation, up and down."""
-    if layout.unclustered == "delta":
-        dx, dy = met.MetUnclustEnUpDeltaX, met.MetUnclustEnUpDeltaY
-        return {
-            "unclust_up_dx": dx,
-            "unclust_up_dy": dy,
-            "unclust_down_dx": -dx,
-            "unclust_down_dy": -dy,
-        }
-    if layout.unclustered == "v15":
+
+_UNCLUSTERED_V15 = (
+    "ptUnclusteredUp",
+    "phiUnclusteredUp",
+    "ptUnclusteredDown",
+    "phiUnclusteredDown",
+)
+
+
+def _unclustered_deltas(met: Any) -> dict[str, Any]:
+    """The MET component changes under the unclustered-energy variation, up and down: from
+    the varied MET (``pt/phiUnclusteredUp/Down``: NanoAOD v15, and the PUPPI MET of every
+    version) or ``±MetUnclustEnUpDeltaX/Y`` (PF MET up to v14); none when the file has
+    neither (the same rule as :attr:`hnl_coffea.nanoaod.NanoLayout.unclustered`)."""
+    fields = set(met.fields)
+    if set(_UNCLUSTERED_V15) <= fields:
         x0, y0 = met.pt * np.cos(met.phi), met.pt * np.sin(met.phi)
         out = {}
         for d, name in (("up", "Up"), ("down", "Down")):
@@ -90,6 +107,14 @@ def _unclustered_deltas(met: Any, layout: NanoLayout) -> dict[str, Any]:
             out[f"unclust_{d}_dx"] = pt * np.cos(phi) - x0
             out[f"unclust_{d}_dy"] = pt * np.sin(phi) - y0
         return out
+    if {"MetUnclustEnUpDeltaX", "MetUnclustEnUpDeltaY"} <= fields:
+        dx, dy = met.MetUnclustEnUpDeltaX, met.MetUnclustEnUpDeltaY
+        return {
+            "unclust_up_dx": dx,
+            "unclust_up_dy": dy,
+            "unclust_down_dx": -dx,
+            "unclust_down_dy": -dy,
+        }
     return {}
 
 
@@ -112,18 +137,40 @@ def load_objects(events: Any, cfg: AnalysisConfig, layout: NanoLayout) -> Object
     electrons = ak.with_field(electrons, electrons[id_field], "mvaId")
     taus = _collection(events, "Tau", _TAU_FIELDS, layout)
     jets = _collection(events, "Jet", (*_JET_FIELDS, cfg.era_config.btag.branch), layout)
+    if "jetId" not in jets.fields:
+        jets = ak.with_field(jets, computed_jet_id(jets, cfg, layout), "jetId")
 
-    met = load_met(events, layout)
+    met = load_met(events, cfg, layout)
     return Objects(muons=muons, electrons=electrons, taus=taus, jets=jets, met=met)
 
 
-def load_met(events: Any, layout: NanoLayout) -> Any:
-    """The PF MET of the file's layout with ``pt``, ``phi`` and the unclustered-energy
-    changes (``unclust_{up,down}_{dx,dy}``) when the file has them."""
-    raw_met = _collection(events, layout.met, ("pt", "phi"), layout)
-    met_fields = {"pt": raw_met.pt, "phi": raw_met.phi}
-    met_fields.update(_unclustered_deltas(raw_met, layout))
+def load_met(events: Any, cfg: AnalysisConfig, layout: NanoLayout) -> Any:
+    """The era's MET (PF or PUPPI) with ``pt``, ``phi`` and the unclustered-energy changes
+    (``unclust_{up,down}_{dx,dy}``) when the file has them."""
+    stored = _collection(events, met_collections(events, cfg, layout.met)[0], ("pt", "phi"), layout)
+    met_fields = {"pt": stored.pt, "phi": stored.phi}
+    met_fields.update(_unclustered_deltas(stored))
     return ak.zip(met_fields, with_name="PolarTwoVector", behavior=coffea_vector.behavior)
+
+
+def computed_jet_id(jets: Any, cfg: AnalysisConfig, layout: NanoLayout) -> Any:
+    """``Jet_jetId``-style bits from the energy fractions and multiplicities, by the era's
+    JME recipe (``eras.<era>.jets.jet_id``), for files without ``Jet_jetId`` (NanoAOD v15)."""
+    from .jets.jetid import JET_ID_FIELDS, jet_id_flags
+    from .nanoaod import MissingBranchError
+
+    recipe = cfg.era_config.jets.jet_id
+    if not recipe:
+        raise MissingBranchError(
+            "Jet_jetId",
+            f"{layout.description} (era {cfg.era!r} has no jet-ID recipe in "
+            f"eras.{cfg.era}.jets.jet_id to compute it from the energy fractions)",
+        )
+    require_fields(jets, "Jet", JET_ID_FIELDS, layout)
+    counts = np.asarray(ak.num(jets, axis=1), dtype=np.int64)
+    flat = ak.flatten(jets, axis=1)
+    values = {f: column(flat, f) for f in JET_ID_FIELDS}
+    return ak.unflatten(jet_id_flags(column(flat, "eta"), values, recipe), counts)
 
 
 class _Columns:

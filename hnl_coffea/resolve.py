@@ -1,18 +1,20 @@
 """What every processor does first with a chunk: resolve the configuration for the dataset's
-era and the NanoAOD layout of the file, and select with the nominal object corrections."""
+era and the NanoAOD layout of the file, and select with the nominal object corrections
+(jet energy corrections and the type-1 MET, then the τh energy scale of simulation)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from .channels import Selection, select
 from .config import AnalysisConfig
 from .corrections.evaluators import CorrectionProvider
 from .corrections.shifts import nominal_objects
+from .jets import JetShifts, correct_objects
 from .nanoaod import NanoLayout, detect_layout
 from .objects import Objects, load_objects
 
-__all__ = ["ProviderCache", "era_view", "nominal_selection"]
+__all__ = ["Nominal", "ProviderCache", "corrected_objects", "era_view", "nominal_selection"]
 
 
 def era_view(
@@ -42,6 +44,34 @@ class ProviderCache:
         return {"_providers": {}}
 
 
+class Nominal(NamedTuple):
+    """A chunk's objects as loaded, with their nominal corrections, their selection, and
+    the JES/JER shifts of the jets (None for data, without variations or jet corrections)."""
+
+    raw: Objects
+    objects: Objects
+    selection: Selection
+    jets: JetShifts | None
+
+
+def corrected_objects(
+    events: Any,
+    cfg: AnalysisConfig,
+    layout: NanoLayout,
+    provider: CorrectionProvider,
+    *,
+    is_data: bool,
+    variations: bool = False,
+) -> tuple[Objects, Objects, JetShifts | None]:
+    """The uncorrected objects, the nominally corrected ones (JEC, JER in simulation,
+    type-1 MET, then the τh energy scale) and, with ``variations``, the JES/JER shifts."""
+    raw = load_objects(events, cfg, layout)
+    jet_corrected, shifts = correct_objects(
+        raw, events, cfg, provider, is_data=is_data, variations=variations
+    )
+    return raw, nominal_objects(jet_corrected, cfg, provider, is_data=is_data), shifts
+
+
 def nominal_selection(
     events: Any,
     cfg: AnalysisConfig,
@@ -49,8 +79,11 @@ def nominal_selection(
     provider: CorrectionProvider,
     *,
     is_data: bool,
-) -> tuple[Objects, Objects, Selection]:
-    """The uncorrected objects, the nominally corrected ones and their selection."""
-    raw = load_objects(events, cfg, layout)
-    objs = nominal_objects(raw, cfg, provider, is_data=is_data)
-    return raw, objs, select(events, cfg, objs, layout)
+    variations: bool = False,
+) -> Nominal:
+    """The uncorrected objects, the nominally corrected ones, their selection and (with
+    ``variations``) the jet shifts the JES/JER variations start from."""
+    raw, objs, shifts = corrected_objects(
+        events, cfg, layout, provider, is_data=is_data, variations=variations
+    )
+    return Nominal(raw, objs, select(events, cfg, objs, layout), shifts)

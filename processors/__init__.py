@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 
 __hnl_coffea__ = True
-__all__ = ["HNLProcessor", "SkimProcessor"]
+__all__ = ["BtagEfficiencyProcessor", "HNLProcessor", "SkimProcessor"]
 
-_WHERE = {"HNLProcessor": ".hnl", "SkimProcessor": ".skim"}
+_WHERE = {"BtagEfficiencyProcessor": ".btag", "HNLProcessor": ".hnl", "SkimProcessor": ".skim"}
 
 
 def __getattr__(name: str):

@@ -58,8 +58,8 @@ class HNLProcessor(processor.ProcessorABC):
         A path is read lazily (no I/O at construction).
     models : evaluate the configured networks (``cfg.models``); False skips inference.
     systematics : fill systematic variations (default: ``cfg.corrections.systematics``).
-    fast_variations : under a shape variation, select again only the events whose taus it
-        shifts (identical results; False re-selects every event, for validation).
+    fast_variations : under a shape variation, select again only the events whose objects
+        it shifts (identical results; False re-selects every event, for validation).
     """
 
     def __init__(
@@ -144,9 +144,10 @@ class HNLProcessor(processor.ProcessorABC):
         # Events that cannot have three leptons under any variation skip the heavy selection;
         # they would fail its first step (``three_leptons``) anyway.
         events = events[np.asarray(preselection(load_objects(events, cfg, layout), cfg))]
-        raw, objs, sel = nominal_selection(
-            events, cfg, layout, chunk.provider, is_data=meta.is_data
+        nom = nominal_selection(
+            events, cfg, layout, chunk.provider, is_data=meta.is_data, variations=with_syst
         )
+        sel = nom.selection
         flow = cutflow(sel, _event_weights(events, meta.is_data))
         steps = {k: v for k, v in flow["all"].items() if k != "total"}
         flow["all"] = {**rows, **steps}
@@ -154,7 +155,7 @@ class HNLProcessor(processor.ProcessorABC):
         nominal_w = self._analyse(chunk, events, sel, NOMINAL, weight_variations=with_syst)
         if with_syst:
             for var in shape_variations(cfg, is_data=meta.is_data):
-                shifted = var.apply(raw, objs, chunk.provider)
+                shifted = var.apply(nom.raw, nom.objects, chunk.provider, jets=nom.jets)
                 self._shape_variation(chunk, events, shifted, sel, nominal_w, var.name)
         return out
 
@@ -193,6 +194,7 @@ class HNLProcessor(processor.ProcessorABC):
                 chunk.provider,
                 is_data=chunk.is_data,
                 systematics=weight_variations,
+                jets=sel.jets[in_any],
             )
             weight_sets = {syst: weights.weight()}
             if weight_variations:
@@ -205,7 +207,8 @@ class HNLProcessor(processor.ProcessorABC):
     def _shape_variation(
         self, chunk: _Chunk, events, shifted: Shifted, nominal_sel, nominal_w, name: str
     ) -> None:
-        """Fill one shape variation from its shifted object record.
+        """Fill one shape variation (τh energy scale, MET unclustered energy, JES, JER) from
+        its shifted object record.
 
         Events whose selection inputs the variation leaves unchanged (``shifted.reselect``
         false; only their MET may move, which no selection step reads) keep their nominal
@@ -219,11 +222,8 @@ class HNLProcessor(processor.ProcessorABC):
         same = dataclasses.replace(nominal_sel, met=objs.met)
         self._analyse(chunk, events, same, name, mask=~changed, weight=nominal_w)
         if changed.any():
-            sub_objs = objs.replace(
-                **{f.name: getattr(objs, f.name)[changed] for f in dataclasses.fields(objs)}
-            )
             sub_events = events[changed]
-            sub_sel = select(sub_events, chunk.cfg, sub_objs, chunk.layout)
+            sub_sel = select(sub_events, chunk.cfg, objs.take(changed), chunk.layout)
             self._analyse(chunk, sub_events, sub_sel, name)
 
     def _fill(self, hists, dataset, sel, in_any, rows, weight_sets) -> None:

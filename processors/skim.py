@@ -64,9 +64,9 @@ class SkimProcessor(processor.ProcessorABC):
         cfg, layout = era_view(events, self.cfg, info.era)  # the dataset's own era
         keep = passes_filters(events, cfg)  # MET filters, a good primary vertex
         events, gen_w = events[keep], gen_w[keep]
-        _, _, sel = nominal_selection(
+        sel = nominal_selection(
             events, cfg, layout, self.providers(cfg), is_data=info.is_data
-        )
+        ).selection
         mask = ak.to_numpy(sel.selected).astype(bool)
         n_sel = int(mask.sum())
         out["n_selected"][dataset] = n_sel

@@ -11,6 +11,12 @@ Objects get defaults that pass the default selection, so hand cases list kinemat
 Without a ``TrigObj`` list an event gets one trigger object on every muon, electron and
 τh, with every filter bit (0-30) set, so hand cases pass trigger matching unless they say
 otherwise; unlisted HLT paths fire.
+Jets get the inputs of the jet corrections: unless given, ``rawFactor`` is the one whose
+re-applied illustrative JEC (the toy detector's response, ``hnl_coffea.toymc.detector``)
+gives back the jet's pT, and each jet of a simulated event has a ``GenJet`` with its own
+kinematics (so the nominal JER smearing leaves it unchanged); ``GenJet`` lists them
+explicitly. The raw MET (``RawMET``: ``{"pt", "phi"}`` to give it) is by default the one
+whose type-1 correction with those JEC is ``MET``.
 Tau DeepTau discriminants are given as working-point integers (``vsjet``/``vse`` 0..8,
 ``vsmu`` 0..4) and written as v2p5 integers (``layout="modern"``) or v2p1 cumulative bit
 masks (``layout="legacy"``); electron IDs use the modern names and are renamed for legacy.
@@ -70,9 +76,14 @@ DEFAULTS: dict[str, dict[str, tuple[Any, Any]]] = {
     "Jet": {
         **{k: v for k, v in _BASE.items() if k != "charge"}, "mass": (5.0, _F32),
         "jetId": (6, _I32), "btagDeepFlavB": (0.01, _F32), "hadronFlavour": (0, _I32),
+        "rawFactor": (None, _F32), "area": (0.5, _F32), "chHEF": (0.6, _F32),
+        "neHEF": (0.1, _F32), "chEmEF": (0.05, _F32), "neEmEF": (0.2, _F32), "muEF": (0.0, _F32),
+        "chMultiplicity": (5, _U8), "neMultiplicity": (5, _U8), "muonSubtrFactor": (0.0, _F32),
+        "genJetIdx": (None, _I32),
     },
 }  # fmt: skip
-_MC_ONLY = {"genPartFlav", "hadronFlavour"}
+_MC_ONLY = {"genPartFlav", "hadronFlavour", "genJetIdx"}
+RHO = 20.0
 _LEGACY_ELE = {
     "mvaIso_WP90": "mvaFall17V2Iso_WP90",
     "mvaIso_WP80": "mvaFall17V2Iso_WP80",
@@ -90,12 +101,33 @@ def _encode_wp(value: int, layout: str) -> int:
     return int(value) if layout == "modern" else (1 << int(value)) - 1
 
 
+def raw_factor(pt: float, eta: float, area: float, rho: float = RHO) -> float:
+    """The ``rawFactor`` for which the illustrative JEC give back ``pt`` (toy response)."""
+    from hnl_coffea.toymc.detector import JET_PU_OFFSET, JET_RESPONSE, JET_RESPONSE_ABSETA
+
+    k = max(i for i, lo in enumerate(JET_RESPONSE_ABSETA[:-1]) if abs(eta) >= lo)
+    raw = pt * JET_RESPONSE[k] + JET_PU_OFFSET * rho * area
+    return 1.0 - raw / pt
+
+
+def _jet_default(jet: dict, field: str, index: int) -> Any:
+    if field == "rawFactor":
+        return raw_factor(jet.get("pt", 30.0), jet.get("eta", 0.0), jet.get("area", 0.5))
+    return index  # genJetIdx: the event's GenJet of the same index
+
+
 def _columns(events: list[dict], name: str, layout: str, is_mc: bool) -> dict[str, ak.Array]:
     cols: dict[str, ak.Array] = {}
     for field, (default, dtype) in DEFAULTS[name].items():
         if field in _MC_ONLY and not is_mc:
             continue
-        values = [[obj.get(field, default) for obj in ev.get(name, [])] for ev in events]
+        values = [
+            [
+                obj.get(field, default if default is not None else _jet_default(obj, field, i))
+                for i, obj in enumerate(ev.get(name, []))
+            ]
+            for ev in events
+        ]
         out = field
         if name == "Tau" and field in ("vsjet", "vse", "vsmu"):
             values = [[_encode_wp(v, layout) for v in row] for row in values]
@@ -144,6 +176,7 @@ def write_nanoaod(
     ``both_deeptau`` (modern layout) also writes DeepTau2017v2p1 as working-point integers,
     as NanoAOD v10-v14 do."""
     n = len(events)
+    rho = "fixedGridRhoFastjetAll" if layout == "legacy" else "Rho_fixedGridRhoFastjetAll"
     tree: dict[str, Any] = {
         "run": np.asarray([ev.get("run", 1) for ev in events], np.uint32),
         "luminosityBlock": np.ones(n, np.uint32),
@@ -152,7 +185,7 @@ def write_nanoaod(
         "PV_x": np.zeros(n, np.float32),
         "PV_y": np.zeros(n, np.float32),
         "PV_z": np.zeros(n, np.float32),
-        "fixedGridRhoFastjetAll": np.full(n, 20.0, np.float32),
+        rho: np.full(n, RHO, np.float32),
     }
     if is_mc:
         tree["genWeight"] = np.ones(n, np.float32)
@@ -167,6 +200,8 @@ def write_nanoaod(
     tree["TrigObj"] = ak.zip(
         {k: v for k, v in _trigobj_columns(events).items() if f"TrigObj_{k}" not in drop}
     )
+    if is_mc:
+        tree["GenJet"] = ak.zip(_genjets(events))
     met = "PFMET" if layout == "modern" else "MET"
     for field, default in (
         ("pt", 30.0), ("phi", 0.0), ("sumEt", 500.0), ("MetUnclustEnUpDeltaX", 1.0),
@@ -179,6 +214,16 @@ def write_nanoaod(
         tree[f"Flag_{flag}"] = np.asarray(
             [bool(ev.get("Flag", {}).get(flag, True)) for ev in events], dtype=np.bool_
         )
+    raw_pt, raw_phi = _raw_met(events, tree[f"{met}_pt"], tree[f"{met}_phi"])
+    raw = "RawPFMET" if layout == "modern" else "RawMET"
+    for prefix in (raw, "RawPuppiMET"):
+        tree[f"{prefix}_pt"], tree[f"{prefix}_phi"] = raw_pt, raw_phi
+    tree["PuppiMET_pt"], tree["PuppiMET_phi"] = tree[f"{met}_pt"], tree[f"{met}_phi"]
+    dx, dy = tree[f"{met}_MetUnclustEnUpDeltaX"], tree[f"{met}_MetUnclustEnUpDeltaY"]
+    mx = tree[f"{met}_pt"] * np.cos(tree[f"{met}_phi"])
+    my = tree[f"{met}_pt"] * np.sin(tree[f"{met}_phi"])
+    tree["PuppiMET_ptUnclusteredUp"] = np.hypot(mx + dx, my + dy).astype(np.float32)
+    tree["PuppiMET_phiUnclusteredUp"] = np.arctan2(my + dy, mx + dx).astype(np.float32)
     for p in hlt_paths:
         tree[f"HLT_{p}"] = np.asarray(
             [bool(ev.get("HLT", {}).get(p, True)) for ev in events], dtype=np.bool_
@@ -191,6 +236,50 @@ def write_nanoaod(
         )
         f["Events"].extend(tree)
     return path
+
+
+def _genjets(events: list[dict]) -> dict[str, ak.Array]:
+    """``GenJet`` of each event: its ``GenJet`` list, else copies of its jets."""
+    rows = [
+        ev.get(
+            "GenJet",
+            [{k: j.get(k, d) for k, d in _GEN_DEFAULTS.items()} for j in ev.get("Jet", [])],
+        )
+        for ev in events
+    ]
+    out = {}
+    for field, default in _GEN_DEFAULTS.items():
+        content = np.asarray([g.get(field, default) for row in rows for g in row], np.float32)
+        out[field] = ak.unflatten(content, np.asarray([len(r) for r in rows], np.int64))
+    return out
+
+
+_GEN_DEFAULTS = {"pt": 30.0, "eta": 0.0, "phi": 0.0, "mass": 5.0}
+
+
+def _raw_met(events: list[dict], met_pt: np.ndarray, met_phi: np.ndarray):
+    """The raw MET whose type-1 correction (illustrative JEC, JME jet selection) is the MET."""
+    from hnl_coffea.toymc.detector import JET_PU_OFFSET, JET_RESPONSE, JET_RESPONSE_ABSETA
+
+    x = met_pt.astype(np.float64) * np.cos(met_phi)
+    y = met_pt.astype(np.float64) * np.sin(met_phi)
+    for i, ev in enumerate(events):
+        if "RawMET" in ev:  # given explicitly
+            x[i] = ev["RawMET"]["pt"] * np.cos(ev["RawMET"]["phi"])
+            y[i] = ev["RawMET"]["pt"] * np.sin(ev["RawMET"]["phi"])
+            continue
+        for jet in ev.get("Jet", []):
+            j = {k: jet.get(k, d) for k, (d, _) in DEFAULTS["Jet"].items()}
+            j["rawFactor"] = jet.get("rawFactor", _jet_default(j, "rawFactor", 0))
+            raw = np.float32(j["pt"]) * (1.0 - np.float32(j["rawFactor"]))
+            l1 = max(1e-4, 1.0 - JET_PU_OFFSET * np.float32(j["area"]) * RHO / raw)
+            no_mu = raw * (1.0 - j["muonSubtrFactor"])
+            k = max(i for i, lo in enumerate(JET_RESPONSE_ABSETA[:-1]) if abs(j["eta"]) >= lo)
+            full = no_mu * l1 / JET_RESPONSE[k]
+            if full > 15.0 and j["chEmEF"] + j["neEmEF"] < 0.9 and abs(j["eta"]) < 5.2:
+                x[i] += (full - no_mu * l1) * np.cos(np.float32(j["phi"]))
+                y[i] += (full - no_mu * l1) * np.sin(np.float32(j["phi"]))
+    return np.hypot(x, y).astype(np.float32), np.arctan2(y, x).astype(np.float32)
 
 
 def open_events(path: str | Path, mode: str = "virtual") -> Any:

@@ -175,8 +175,32 @@ def trigger_event(ev: dict, leps: list[dict], channel: int, cfg, hlt_present=Non
     return None, ()
 
 
-def channel_event(ev: dict, cfg, defaults: dict, hlt_present=None, is_mc: bool = True) -> dict:
-    """Leptons, channel index, every selection step and every region of one event."""
+def jet_veto(ev: dict, cfg, defaults: dict, in_map) -> bool:
+    """Whether the JME jet-veto-map recipe rejects the event: a jet with pT > 15 GeV, the
+    tight ID, charged + neutral EM fraction < 0.9 and no muon within ΔR < 0.2 lies where
+    ``in_map(eta, phi)`` is true (None: the era has no map)."""
+    if in_map is None:
+        return False
+    cuts = cfg.era_config.jets.veto_map
+    muons = [obj(o, defaults["Muon"]) for o in ev.get("Muon", [])]
+    for j in (obj(o, defaults["Jet"]) for o in ev.get("Jet", [])):
+        if (
+            j["pt"] > cuts.pt_min
+            and j["jetId"] & 2
+            and j["chEmEF"] + j["neEmEF"] < cuts.em_fraction_max
+            and all(dr(j, m) >= cuts.muon_dr for m in muons)
+            and in_map(j["eta"], j["phi"])
+        ):
+            return True
+    return False
+
+
+def channel_event(
+    ev: dict, cfg, defaults: dict, hlt_present=None, is_mc: bool = True, veto_map=None
+) -> dict:
+    """Leptons, channel index, every selection step and every region of one event.
+
+    ``veto_map``: ``(eta, phi) -> bool``, the era's jet veto map (None: no map)."""
     objs = select_event(ev, cfg, defaults)
     cands = (
         [dict(t, flavour=TAU) for t in objs["taus"]]
@@ -202,6 +226,7 @@ def channel_event(ev: dict, cfg, defaults: dict, hlt_present=None, is_mc: bool =
         "charge": abs(sum(x["charge"] for x in leps)) == 1,
         "lepton_dr": all(dr(a, b) > cfg.objects.lepton_separation_dr for a, b in pairs),
         "trigger": trigger,
+        "jet_veto_map": not jet_veto(ev, cfg, defaults, veto_map),
         "bjet_veto": n_b == 0,
     }
     selected = all(v for k, v in steps.items() if k != "bjet_veto")

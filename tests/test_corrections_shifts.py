@@ -1,5 +1,5 @@
-"""Nominal τh energy scale and the shape variations: τh energy scale and MET unclustered
-energy.
+"""Nominal τh energy scale and the shape variations (τh energy scale, MET unclustered
+energy, JES/JER) on the whole object record.
 
 The illustrative τh energy scales (``TAU_ES`` in make_illustrative.py), for genuine τh only:
 nominal 0.990 (dm 0), 1.004 (dm 1), 0.995 (dm 10), 1.002 (dm 11), up/down = nominal ± δ with
@@ -165,9 +165,19 @@ def test_met_unclustered_by_hand(direction, sign):
 def test_shape_variations_are_data(cfg):
     names = [v.name for v in shape_variations(cfg)]
     expected = [f"tauES_DM{d}{s}" for d in cfg.objects.tau.decay_modes for s in ("Up", "Down")]
-    assert names == expected + ["unclustEnUp", "unclustEnDown"]
-    assert set(SHAPE_SYSTEMATICS) == {"tauES", "unclustEn"}
+    jets = ["JES_TotalUp", "JES_TotalDown", "JERUp", "JERDown"]
+    assert names == expected + ["unclustEnUp", "unclustEnDown", *jets]
+    assert set(SHAPE_SYSTEMATICS) == {"tauES", "unclustEn", "JES", "JER"}
     off = cfg.with_overrides({"corrections.tau_energy_scale": False})
-    assert [v.name for v in shape_variations(off)] == ["unclustEnUp", "unclustEnDown"]
+    assert [v.name for v in shape_variations(off)] == ["unclustEnUp", "unclustEnDown", *jets]
+    # JES sources per era; no jet corrections, no jet variations
+    sources = cfg.with_overrides({"eras.2018.jets.jes_sources": ["FlavorQCD", "RelativeBal"]})
+    assert [v.name for v in shape_variations(sources) if v.stem == "JES"] == [
+        "JES_FlavorQCDUp", "JES_FlavorQCDDown", "JES_RelativeBalUp", "JES_RelativeBalDown",
+    ]  # fmt: skip
+    no_jerc = cfg.with_overrides({"corrections.files.jerc": None})
+    assert not [v for v in shape_variations(no_jerc) if v.stem in ("JES", "JER")]
+    no_jer = cfg.with_overrides({"corrections.jet_energy_resolution": False})
+    assert "JERUp" not in [v.name for v in shape_variations(no_jer)]
     assert shape_variations(cfg, is_data=True) == []
     assert np.all([v.direction in ("up", "down") for v in shape_variations(cfg)])

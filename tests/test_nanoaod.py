@@ -142,7 +142,7 @@ def test_v15_unclustered_met_names(tmp_path, cfg):
         lay = detect_layout(events)
         assert lay.unclustered == ("v15" if layout == "v15" else "delta")
         assert ("jetId" in events.Jet.fields) == (layout == "modern")
-        met = load_met(events, lay)
+        met = load_met(events, cfg, lay)
         mets[layout] = {d: shift_met(met, d) for d in ("up", "down")}
         mets[layout]["nominal"] = met
     for key in ("nominal", "up", "down"):

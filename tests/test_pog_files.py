@@ -85,7 +85,8 @@ def test_real_pog_files_run_without_name_overrides(
     root = shared_pog if era == "2018" else pog_2022ee
     cfg = load_config(overrides={"corrections.pog_root": str(root)}).for_era(era)
     assert not cfg.corrections.names  # no override anywhere
-    for kind in ("tau", "muon", "electron", "pileup", "btag"):
+    kinds = ["tau", "muon", "electron", "pileup", "btag", "jerc"]
+    for kind in kinds + (["jetvetomap"] if era == "2022EE" else []):
         path = correction_file(cfg, kind)
         assert path.is_file() and str(path).startswith(str(root)), kind
     real, out = _weights(fileset, root, era)
@@ -99,6 +100,9 @@ def test_real_pog_files_run_without_name_overrides(
     assert {"muonIDUp", "pileupUp", "eleIDUp", "triggerMuUp", "triggerDiTauUp"} <= systs
     # EGM publishes single-electron trigger SFs for Run 3 only
     assert ("triggerEUp" in systs) == (era == "2022EE")
+    # the real JME and BTV files: JEC/JER re-applied, JES/JER shapes, b-tag SF parts
+    assert {"JES_TotalUp", "JES_TotalDown", "JERUp", "JERDown"} <= systs
+    assert {"btagSF_bc_correlatedUp", f"btagSF_bc_{era}Down"} <= systs
     ds = "HNL_M300"  # genuine τh (genmatch 5) carry the τ ID scale factor
     if era == "2018":
         # the real UL TAU file: DeepTau2017v2p1 names, its energy scale, and τ ID
@@ -158,7 +162,7 @@ def test_nominal_tau_energy_scale_from_the_real_file(shared_pog, tmp_path):
     cfg = load_config(overrides={"corrections.pog_root": str(shared_pog)})
     view, layout = era_view(events, cfg, "2018")
     provider = ProviderCache()(view)
-    raw, objs, sel = nominal_selection(events, view, layout, provider, is_data=False)
+    raw, objs, sel, _ = nominal_selection(events, view, layout, provider, is_data=False)
     tes = correctionlib.CorrectionSet.from_file(str(shared_pog / "TAU/2018_UL/tau.json.gz"))[
         "tau_energy_scale"
     ]

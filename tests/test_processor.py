@@ -82,6 +82,14 @@ def test_systematic_variations_are_filled(cfg, sample):
     h = out["hists"]["mt_total"]
     systs = set(h.axes["systematic"])
     assert {"tauIDUp", "tauIDDown", "pileupUp", "tauES_DM0Up", "unclustEnDown"} <= systs
+    assert {
+        "JES_TotalUp",
+        "JES_TotalDown",
+        "JERUp",
+        "JERDown",
+        "btagSF_bcUp",
+        "btagSF_lightDown",
+    } <= systs
     tot = {s: h[{"systematic": s}].sum(flow=True).value for s in systs}
     assert tot["tauIDUp"] > tot[NOMINAL] > tot["tauIDDown"]
 
@@ -96,10 +104,11 @@ def test_empty_chunk(cfg, sample):
 
 
 def test_data_golden_json_and_primary_datasets(cfg, tmp_path):
-    evs = random_events(300, seed=4)
+    evs = random_events(300, seed=4, runs=(315300,))
+    # a run of 2018 period A (its data JEC), luminosity block 1
     path = write_nanoaod(tmp_path / "data.root", evs, is_mc=False)
     golden = tmp_path / "golden.json"
-    golden.write_text(json.dumps({"1": [[1, 1]]}))  # the builder writes run 1, lumi 1
+    golden.write_text(json.dumps({"315300": [[1, 1]]}))
     c = cfg.with_overrides({"eras.2018.golden_json": str(golden)})
     counts = {}
     for pd in ("SingleMuon", "EGamma", "Tau"):
@@ -109,7 +118,7 @@ def test_data_golden_json_and_primary_datasets(cfg, tmp_path):
         flow = out["cutflow"][f"Data_{pd}"]["all"]
         counts[pd] = int(flow["primary_dataset"]["events"])
         assert int(flow["golden_json"]["events"]) == 300
-        assert out["lumi"][f"Data_{pd}"] == {(1, 1)}
+        assert out["lumi"][f"Data_{pd}"] == {(315300, 1)}
         assert set(out["hists"]["mt_total"].axes["systematic"]) <= {NOMINAL}
     era = c.era_config
     ref = {"SingleMuon": 0, "EGamma": 0, "Tau": 0}
@@ -126,7 +135,7 @@ def test_data_golden_json_and_primary_datasets(cfg, tmp_path):
             ref[owner] += 1
     assert counts == ref
     excluded = tmp_path / "none.json"
-    excluded.write_text(json.dumps({"2": [[1, 10]]}))
+    excluded.write_text(json.dumps({"315301": [[1, 10]]}))
     c2 = cfg.with_overrides({"eras.2018.golden_json": str(excluded)})
     out = HNLProcessor(c2, models=False).process(
         _events(path, "Data_SingleMuon", is_data=True, primary_dataset="SingleMuon")
@@ -196,7 +205,10 @@ def test_real_nanoaod_as_simulation_and_as_data(cfg, shared_nanoaod, tmp_path):
                 HNLProcessor(c, models=False).process(_open_real(path, "real_mc"))
         golden = tmp_path / f"{path.stem}.json"
         golden.write_text(json.dumps(compress_lumis(pairs)))
-        cd = c.with_overrides({"eras.2018.golden_json": str(golden)})
+        as_data = {"eras.2018.golden_json": str(golden)}
+        if "genWeight" in keys:  # simulation (run 1) read as data: no data JEC period has it
+            as_data["corrections.files.jerc"] = None
+        cd = c.with_overrides(as_data)
         out = HNLProcessor(cd, models=False).process(
             _open_real(path, "real_data", is_data=True, primary_dataset="SingleMuon")
         )
@@ -216,6 +228,7 @@ def test_fast_shape_variations_equal_full_reselection(cfg, sample):
         systs = sorted(b.axes["systematic"])
         assert sorted(a.axes["systematic"]) == systs
         assert any(s.startswith("tauES") for s in systs) and "unclustEnUp" in systs
+        assert {"JES_TotalUp", "JES_TotalDown", "JERUp", "JERDown"} <= set(systs)
         for syst in systs:
             for region in b.axes["region"]:
                 for ch in b.axes["channel"]:

@@ -100,9 +100,15 @@ def test_branch_names_and_types(toy, layout):
         "HLT_Ele32_WPTight_Gsf",
         "Pileup_nTrueInt",
         "PV_npvsGood",
-        "fixedGridRhoFastjetAll",
+        "fixedGridRhoFastjetAll" if layout == "legacy" else "Rho_fixedGridRhoFastjetAll",
     ):
         assert b in types
+    raw = "RawMET" if layout == "legacy" else "RawPFMET"
+    for b in (f"{raw}_pt", "RawPuppiMET_pt", "PuppiMET_ptUnclusteredUp", "GenJet_pt"):
+        assert dt(b) == np.float32, b
+    for f in ("rawFactor", "area", "chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "muonSubtrFactor"):
+        assert dt(f"Jet_{f}") == np.float32, f
+    assert dt("Jet_chMultiplicity") == np.uint8 and dt("Jet_genJetIdx") == np.int32
 
 
 def test_cross_references_in_range(toy):
@@ -330,9 +336,8 @@ def test_same_seed_identical_different_seed_differs(tmp_path, cfg):
             ak.to_buffers(a[field])[2].items(), ak.to_buffers(b[field])[2].values()
         ):
             assert np.asarray(x).tobytes() == np.asarray(y).tobytes(), f"{field} {k} differs"
-    assert not np.array_equal(
-        ak.to_numpy(a["fixedGridRhoFastjetAll"]), ak.to_numpy(c["fixedGridRhoFastjetAll"])
-    )
+    rho = "Rho_fixedGridRhoFastjetAll"
+    assert not np.array_equal(ak.to_numpy(a[rho]), ak.to_numpy(c[rho]))
     assert not ak.array_equal(a["Muon_pt"], c["Muon_pt"])
 
 

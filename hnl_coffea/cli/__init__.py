@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from .bench import bench
+from .btag import btag_efficiency
 from .datacards import datacards
 from .demo import demo
 from .generate import generate
@@ -40,5 +41,16 @@ def main() -> None:
     """
 
 
-for _cmd in (generate, run, postprocess, datacards, report, train, bench, demo, toys):
+for _cmd in (
+    generate,
+    run,
+    postprocess,
+    datacards,
+    report,
+    train,
+    bench,
+    demo,
+    toys,
+    btag_efficiency,
+):
     main.add_command(_cmd)

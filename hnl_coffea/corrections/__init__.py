@@ -5,7 +5,7 @@
   per worker process, with clear errors and a documented out-of-domain policy.
 * :mod:`.names` — which correction (by official POG name) serves which scale factor.
 * :mod:`.weights` — per-event scale factors into a coffea ``Weights`` object.
-* :mod:`.shifts` — shape variations (τh energy scale, MET unclustered energy).
+* :mod:`.shifts` — shape variations (τh energy scale, MET unclustered energy, JES, JER).
 * :mod:`.make_illustrative` — writes the shipped ILLUSTRATIVE files in ``data/corrections``.
 """
 
@@ -16,6 +16,7 @@ from .normalisation import NormalisationUncertainty, mc_scale, normalisation_unc
 from .shifts import (
     SHAPE_SYSTEMATICS,
     ShapeVariation,
+    Shifted,
     propagate_to_met,
     shape_variations,
     shift_met,
@@ -30,6 +31,7 @@ __all__ = [
     "SCALE_FACTORS",
     "SHAPE_SYSTEMATICS",
     "ShapeVariation",
+    "Shifted",
     "event_weights",
     "mc_scale",
     "normalisation_uncertainties",

@@ -178,6 +178,7 @@ class CorrectionProvider:
         self.cfg = cfg
         self.clamped: Counter[tuple[str, str]] = Counter()
         self._sets: dict[str, tuple[Any, dict[str, Domain], dict[str, Any]]] = {}
+        self._derived: dict[Any, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"cfg": self.cfg, "clamped": Counter()}
@@ -186,6 +187,14 @@ class CorrectionProvider:
         self.cfg = state["cfg"]
         self.clamped = state["clamped"]
         self._sets = {}
+        self._derived = {}
+
+    def derived(self, key: Any, build: Any) -> Any:
+        """An object built from the files (e.g. coffea's jet correctors), once per process
+        and key; never pickled."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     # ------------------------------------------------------------------ files
     def enabled(self, kind: str) -> bool:
@@ -223,6 +232,18 @@ class CorrectionProvider:
                 f"{self.path(kind)}; it has: {', '.join(sorted(available))}"
             )
         return cset[name]
+
+    def compound(self, kind: str, name: str) -> Any:
+        """The ``correctionlib`` compound correction ``name`` (e.g. the JME
+        ``…_L1L2L3Res_AK4PFchs`` stack) from file ``kind``."""
+        cset = self._file(kind)[0]
+        available = list(cset.compound)
+        if name not in available:
+            raise CorrectionError(
+                f"era {self.cfg.era!r}: compound correction {name!r} not in the {pog_of(kind)} "
+                f"file {self.path(kind)}; it has: {', '.join(sorted(available)) or 'none'}"
+            )
+        return cset.compound[name]
 
     def variation_keys(
         self, kind: str, name: str, input_name: str, fixed: Mapping[str, Any]

@@ -21,6 +21,7 @@ from correctionlib import schemav2 as cs
 
 from ..config import DEEPTAU_WPS, ILLUSTRATIVE_POG_ROOT, AnalysisConfig, load_config
 from ..paths import data_path
+from .make_illustrative_jme import build_jerc, build_jetvetomap
 from .names import correction_constants, correction_name
 
 __all__ = ["build_all", "write_all", "main", "ILLUSTRATIVE"]
@@ -606,13 +607,15 @@ def build_btag(cfg: AnalysisConfig) -> cs.CorrectionSet:
 
 
 # --------------------------------------------------------------------------- writing
-BUILDERS: dict[str, Callable[[AnalysisConfig], cs.CorrectionSet]] = {
+BUILDERS: dict[str, Callable[[AnalysisConfig], cs.CorrectionSet | None]] = {
     "tau": lambda cfg: build_tau(),
     "muon": build_muon,
     "electron": build_electron,
     "electron_trigger": build_electron_trigger,
     "pileup": build_pileup,
     "btag": build_btag,
+    "jerc": build_jerc,
+    "jetvetomap": build_jetvetomap,
 }
 
 
@@ -631,8 +634,11 @@ def build_all(cfg: AnalysisConfig | None = None) -> dict[str, str]:
         view = cfg.for_era(era)
         for kind, build in BUILDERS.items():
             rel = _relative_path(view, kind)
-            if rel is not None and not Path(rel).is_absolute():
-                out[rel] = build(view).model_dump_json(exclude_unset=True) + "\n"
+            if rel is None or Path(rel).is_absolute():
+                continue
+            cset = build(view)
+            if cset is not None:  # e.g. no veto map for this era
+                out[rel] = cset.model_dump_json(exclude_unset=True) + "\n"
     return out
 
 

@@ -10,16 +10,19 @@ nominal ones:
 
 * ``tauES_DM<k>``: τh energy scale, one nuisance per decay mode k (decorrelated, as in CMS
   τ analyses), the up/down scale of the taus of that decay mode.
-* ``unclustEn``: MET unclustered energy (``MetUnclustEnUpDeltaX/Y``; NanoAOD v15:
-  ``ptUnclusteredUp/Down``, ``phiUnclusteredUp/Down``).
+* ``unclustEn``: MET unclustered energy (``MetUnclustEnUpDeltaX/Y``; NanoAOD v15 and the
+  PUPPI MET: ``ptUnclusteredUp/Down``, ``phiUnclusteredUp/Down``).
+* ``JES_<source>`` (sources per era, ``eras.<era>.jets.jes_sources``) and ``JER``: the
+  jets of :class:`hnl_coffea.jets.JetShifts`, the MET moved by the change of the type-1
+  MET they give.
 
 Every variation returns the whole shifted object record and, per event, whether an input of
 the object selection changed (:class:`Shifted`), so only those events are selected again.
 The processor loops over :func:`shape_variations` (data), never over copies of code::
 
-    nominal = nominal_objects(raw, cfg, provider, is_data=False)
+    nominal = nominal_objects(jet_corrected, cfg, provider, is_data=False)
     for var in shape_variations(cfg):
-        shifted = var.apply(raw, nominal, provider)
+        shifted = var.apply(raw, nominal, provider, jets=jet_shifts)
         ...select shifted.reselect events again, compute features, fill systematic=var.name
 """
 
@@ -27,14 +30,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import awkward as ak
 import numpy as np
 
 from ..config import AnalysisConfig
-from ..objects import Objects
-from .evaluators import CorrectionProvider
+from .evaluators import CorrectionError, CorrectionProvider, correction_file
 from .names import correction_constants, correction_name
 
 __all__ = [
@@ -47,6 +49,10 @@ __all__ = [
     "shift_met",
     "shift_taus",
 ]
+
+if TYPE_CHECKING:
+    from ..jets import JetShifts
+    from ..objects import Objects
 
 Direction = Literal["up", "down", "nom"]
 
@@ -166,16 +172,18 @@ def _changed(new: ak.Array, old: ak.Array, fields: Sequence[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- variations as data
-Builder = Callable[[Objects, Objects, CorrectionProvider, str, tuple[int, ...]], Shifted]
+#: (raw, nominal, provider, variation, jet shifts) → the shifted record.
+Builder = Callable[..., "Shifted"]
 
 
-def _tau_es(raw, nominal, provider, direction, decay_modes) -> Shifted:
+def _tau_es(raw, nominal, provider, var, jets) -> Shifted:
     """Taus of ``decay_modes`` at the up/down scale (from the uncorrected taus); the others
     keep their nominal scale. The MET follows the change from the nominal taus."""
-    shifted = shift_taus(raw.taus, provider, direction, decay_modes=decay_modes)
+    dms = var.decay_modes
+    shifted = shift_taus(raw.taus, provider, var.direction, decay_modes=dms)
     counts = ak.num(raw.taus, axis=1)
     dm = np.asarray(ak.fill_none(ak.flatten(raw.taus.decayMode), -1))
-    in_group = ak.unflatten(np.isin(dm, decay_modes), counts)
+    in_group = ak.unflatten(np.isin(dm, dms), counts)
     taus = nominal.taus
     for f in ("pt", "mass"):
         taus = ak.with_field(taus, ak.where(in_group, shifted[f], nominal.taus[f]), f)
@@ -184,17 +192,60 @@ def _tau_es(raw, nominal, provider, direction, decay_modes) -> Shifted:
     return Shifted(nominal.replace(taus=taus, met=met), reselect)
 
 
-def _unclustered(raw, nominal, provider, direction, decay_modes) -> Shifted:
-    met = shift_met(nominal.met, direction)
+def _unclustered(raw, nominal, provider, var, jets) -> Shifted:
+    met = shift_met(nominal.met, var.direction)
     return Shifted(nominal.replace(met=met), np.zeros(len(met), dtype=bool))
 
 
-#: Shape systematic stems → how to build the shifted objects; ``per_dm`` stems get one
-#: nuisance per configured τh decay mode. Switched by ``corrections.tau_energy_scale`` and
-#: ``corrections.met_unclustered``.
+def _jets(raw, nominal, provider, var, jets) -> Shifted:
+    """The jets of a JES/JER variation; the MET moved by the change of the type-1 MET."""
+    if jets is None or var.source not in jets.stems:
+        raise CorrectionError(
+            f"shape variation {var.name!r} needs the jet energy corrections of the era "
+            f"(JME jet_jerc file and eras.<era>.jets tags); none were computed"
+        )
+    shifted = jets.jets(var.source, var.direction)
+    met = jets.met_of(var.source, var.direction, base=nominal.met)
+    reselect = _changed(shifted, nominal.jets, ("pt", "mass"))
+    return Shifted(nominal.replace(jets=shifted, met=met), reselect)
+
+
+def _jes_sources(cfg: AnalysisConfig) -> list[str]:
+    jets = cfg.era_config.jets
+    if jets.jec_mc is None or correction_file(cfg, "jerc") is None:
+        return []
+    return [f"JES_{s}" for s in jets.jes_sources]
+
+
+def _jer_sources(cfg: AnalysisConfig) -> list[str]:
+    jets = cfg.era_config.jets
+    ok = jets.jec_mc is not None and jets.jer is not None
+    return ["JER"] if ok and correction_file(cfg, "jerc") is not None else []
+
+
+def _per_dm(cfg: AnalysisConfig) -> list[tuple[str, tuple[int, ...]]]:
+    return [(f"tauES_DM{d}", (d,)) for d in cfg.objects.tau.decay_modes]
+
+
+#: Shape systematic stems → how to build the shifted objects and which nuisances they
+#: give (name, τh decay modes). Switched by ``corrections.<switch>``.
 SHAPE_SYSTEMATICS: dict[str, dict] = {
-    "tauES": {"build": _tau_es, "per_dm": True, "switch": "tau_energy_scale"},
-    "unclustEn": {"build": _unclustered, "per_dm": False, "switch": "met_unclustered"},
+    "tauES": {"build": _tau_es, "groups": _per_dm, "switch": "tau_energy_scale"},
+    "unclustEn": {
+        "build": _unclustered,
+        "groups": lambda cfg: [("unclustEn", ())],
+        "switch": "met_unclustered",
+    },
+    "JES": {
+        "build": _jets,
+        "groups": lambda cfg: [(s, ()) for s in _jes_sources(cfg)],
+        "switch": "jet_energy_scale",
+    },
+    "JER": {
+        "build": _jets,
+        "groups": lambda cfg: [(s, ()) for s in _jer_sources(cfg)],
+        "switch": "jet_energy_resolution",
+    },
 }
 
 
@@ -206,12 +257,22 @@ class ShapeVariation:
     stem: str
     direction: Literal["up", "down"]
     decay_modes: tuple[int, ...] = ()
+    source: str = ""
+    """The nuisance without Up/Down (e.g. ``JES_Total``)."""
 
-    def apply(self, raw: Objects, nominal: Objects, provider: CorrectionProvider) -> Shifted:
+    def apply(
+        self,
+        raw: Objects,
+        nominal: Objects,
+        provider: CorrectionProvider,
+        *,
+        jets: JetShifts | None = None,
+    ) -> Shifted:
         """The shifted object record, built from the uncorrected (``raw``) and the nominal
-        objects of the same events."""
+        objects of the same events, and (JES/JER) the jet shifts of
+        :func:`hnl_coffea.jets.correct_objects`."""
         build: Builder = SHAPE_SYSTEMATICS[self.stem]["build"]
-        return build(raw, nominal, provider, self.direction, self.decay_modes)
+        return build(raw, nominal, provider, self, jets)
 
 
 def shape_variations(cfg: AnalysisConfig, *, is_data: bool = False) -> list[ShapeVariation]:
@@ -222,12 +283,7 @@ def shape_variations(cfg: AnalysisConfig, *, is_data: bool = False) -> list[Shap
     for stem, spec in SHAPE_SYSTEMATICS.items():
         if not getattr(cfg.corrections, spec["switch"]):
             continue
-        groups = (
-            [(f"{stem}_DM{d}", (d,)) for d in cfg.objects.tau.decay_modes]
-            if spec["per_dm"]
-            else [(stem, ())]
-        )
-        for name, dms in groups:
+        for name, dms in spec["groups"](cfg):
             for direction, suffix in (("up", "Up"), ("down", "Down")):
-                out.append(ShapeVariation(f"{name}{suffix}", stem, direction, dms))
+                out.append(ShapeVariation(f"{name}{suffix}", stem, direction, dms, name))
     return out

@@ -102,17 +102,22 @@ def _active(cfg: AnalysisConfig) -> list[ScaleFactor]:
 
 
 def weight_variations(
-    cfg: AnalysisConfig, provider: CorrectionProvider, *, is_data: bool = False
+    cfg: AnalysisConfig, provider: CorrectionProvider, *, is_data: bool = False, jets: bool = True
 ) -> list[str]:
     """Names of the weight variations (``<name>Up``/``Down``, ``<name>_<part>Up``/``Down``
-    where the file splits an uncertainty) that :func:`event_weights` produces."""
+    where the file splits an uncertainty) that :func:`event_weights` produces (``jets``:
+    given jets, with the b-tag scale factors)."""
     if is_data or not cfg.corrections.systematics:
         return []
+    from .btag import btag_variation_names
+
     names: dict[str, None] = {}
     for sf in _active(cfg):
         for mod, _, _ in variation_sources(sf, cfg, provider):
             stem = f"{sf.name}_{mod}" if mod else sf.name
             names.update({f"{stem}Up": None, f"{stem}Down": None})
+    if jets:
+        names.update(dict.fromkeys(btag_variation_names(cfg, provider)))
     return list(names)
 
 
@@ -320,9 +325,13 @@ def event_weights(
     *,
     is_data: bool,
     systematics: bool = True,
+    jets: ak.Array | None = None,
 ) -> Weights:
     """A coffea ``Weights`` with ``genWeight`` × every scale factor for simulated events
     (variations ``<name>Up``/``<name>Down`` when systematics are on); weight 1 for data.
+
+    ``jets``: the selected jets of each event with their b-veto ``btag`` flag; given, the
+    fixed-WP b-tag scale factors are included (weight ``btagSF``, :mod:`.btag`).
 
     The sample normalisation σ × L / Σ genWeight is applied later, at postprocessing
     (:func:`hnl_coffea.corrections.mc_scale`).
@@ -354,4 +363,20 @@ def event_weights(
             )
         else:
             weights.add(name, factors.nominal)
+    if jets is not None:
+        from .btag import btag_active, btag_factors
+
+        if btag_active(cfg, provider):
+            nominal, shifts = btag_factors(jets, cfg, provider, variations=with_syst)
+            if shifts:
+                mods = list(shifts)
+                weights.add_multivariation(
+                    "btagSF",
+                    nominal,
+                    mods,
+                    [shifts[m][0] for m in mods],
+                    [shifts[m][1] for m in mods],
+                )
+            else:
+                weights.add("btagSF", nominal)
     return weights

@@ -22,6 +22,17 @@ DEEPTAU_THRESHOLDS = {
     "vsmu": (0.1058, 0.2476, 0.5943, 0.8410),
 }
 
+#: Toy jet energy response: raw pT = pT × JET_RESPONSE[|η| bin] + JET_PU_OFFSET × ρ × area,
+#: where pT is the (calibrated) pT NanoAOD stores. The illustrative JME files invert it
+#: (L1FastJet removes the offset, L2Relative divides by the response) and describe the
+#: toy's MC resolution σ/pT = sqrt(JET_RESOLUTION[0] / pT + JET_RESOLUTION[1]²)
+#: (``hnl_coffea.corrections.make_illustrative_jme``).
+JET_RESPONSE_ABSETA = (0.0, 1.3, 2.5, 3.0, 5.191)
+JET_RESPONSE = (0.92, 0.88, 0.84, 0.80)
+JET_PU_OFFSET = 0.9
+JET_AREA = (0.50, 0.02)  # mean and spread of Jet_area (≈ π 0.4²)
+JET_RESOLUTION = (1.0, 0.05)
+
 # per-jet fake probabilities (τh, μ, e) by hadron flavour
 _FAKE_PROB = {5: (0.05, 0.05, 0.03), 4: (0.12, 0.01, 0.01), 0: (0.15, 0.003, 0.006)}
 _ORIGIN_OF_FLAV = {5: ORIGIN["b"], 4: ORIGIN["c"], 0: ORIGIN["light"]}
@@ -44,8 +55,12 @@ def _smear_dir(rng, eta, phi, sigma):
 # ---------------------------------------------------------------- jets
 
 
-def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray):
+def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray, rho: np.ndarray):
     """Reco jets from jet slots, genuine τh and pile-up; returns (Jet, GenJet, jet slot map).
+
+    Jets carry the stored (calibrated) pT and the quantities of their corrections: the raw
+    pT (``rawFactor``) of the toy response, ``area``, energy fractions and multiplicities
+    (:func:`jet_composition`). ``jetId`` is filled later (:func:`jet_id_bits`).
 
     The τh of each genuine τ decay also forms a jet (as in NanoAOD, where every τh is seeded
     by a jet); its slot index is stored in the visible slot's ``jet`` field.
@@ -107,9 +122,14 @@ def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray):
     eta, phi = _smear_dir(rng, sel.take(geta), sel.take(gphi), 0.02)
     m = len(pt)
     f = sel.take(flav)
-    btag = beta_by_class(rng, [f == 5, f == 4, None], [(4.5, 1.2), (1.2, 3.5), (0.35, 9.0)])
-    u = rng.random(m)
-    jet_id = np.where(u < 0.96, 6, np.where(u < 0.985, 2, 0))
+    # DeepJet-like scores: at the 2018 working points (L, M, T) ε_b ≈ 0.91, 0.78, 0.58,
+    # ε_c ≈ 0.55, 0.19, 0.015, ε_light ≈ 0.25, 0.01, 0.0005
+    btag = beta_by_class(rng, [f == 5, f == 4, None], [(0.5, 0.25), (0.4, 2.4), (0.35, 9.0)])
+    quality = rng.random(m)  # 96 % clean jets, 2.5 % with a lepton-like EM fraction, rest noise
+    sub = rng.spawn(1)[0]  # jet composition: its own stream, the others stay as they were
+    area = sub.normal(JET_AREA[0], JET_AREA[1], m)
+    bins = np.clip(np.searchsorted(JET_RESPONSE_ABSETA, np.abs(eta), side="right") - 1, 0, 3)
+    raw = pt * np.asarray(JET_RESPONSE)[bins] + JET_PU_OFFSET * rho[sel.ev] * area
     jet = Collection(
         sel.counts,
         {
@@ -117,7 +137,9 @@ def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray):
             "eta": _f32(eta),
             "phi": _f32(phi),
             "mass": _f32(sel.take(gmass) * pt / np.maximum(pt0, 1e-3)),
-            "jetId": _i32(jet_id),
+            "rawFactor": _f32(1.0 - raw / pt),
+            "area": _f32(area),
+            **jet_composition(sub, eta, raw, quality),
             "btagDeepFlavB": _f32(btag),
             "hadronFlavour": _i32(f),
             "genJetIdx": _i32(genjet_map[sel.ev, sel.slot]),
@@ -126,6 +148,57 @@ def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray):
         },
     )
     return jet, genjet, sel.slot_map(len(slots))
+
+
+def jet_composition(rng, eta: np.ndarray, raw: np.ndarray, quality: np.ndarray) -> dict:
+    """Energy fractions (of the raw energy) and multiplicities of toy jets.
+
+    Clean jets (``quality`` < 0.96) share their energy as a Dirichlet draw over the charged
+    and neutral hadron and neutral EM fractions, with a small charged EM part (no charged
+    part outside the tracker, |η| > 2.5); jets with 0.96 ≤ ``quality`` < 0.985 have a
+    charged EM fraction of 0.85 (they fail a lepton veto), the rest are noise jets (a
+    neutral fraction beyond every jet-ID cut).
+    """
+    m = len(eta)
+    abs_eta = np.abs(eta)
+    tracker, forward = abs_eta < 2.5, abs_eta > 3.0
+    frac = np.zeros((m, 5))  # chHEF, neHEF, chEmEF, neEmEF, muEF
+    frac[:, 0] = np.where(tracker, rng.standard_gamma(6.0, m), 0.0)
+    frac[:, 1] = rng.standard_gamma(1.0, m)
+    frac[:, 3] = rng.standard_gamma(2.2, m)
+    chem = np.where(tracker, rng.uniform(0.0, 0.08, m), 0.0)
+    frac *= ((1.0 - chem) / frac.sum(axis=1))[:, None]
+    frac[:, 2] = chem
+    # forward calorimeter: mostly hadronic
+    frac[forward, 3] = rng.uniform(0.02, 0.38, int(forward.sum()))
+    frac[forward, 1] = 1.0 - frac[forward, 3]
+    lepton_like = (quality >= 0.96) & (quality < 0.985)
+    frac[lepton_like] *= 0.15 / frac[lepton_like].sum(axis=1, keepdims=True)
+    frac[lepton_like, 2] += 0.85
+    noise = quality >= 0.985
+    hadronic = noise & (abs_eta > 2.6) & (abs_eta <= 3.0)
+    frac[noise] *= 0.005
+    frac[noise & ~hadronic, 3] += 0.995
+    frac[hadronic, 1] += 0.995
+    n_ch = np.where(tracker, rng.poisson(2.0 + 0.15 * raw), 0)
+    n_ch = np.where(noise, 0, n_ch)
+    n_ne = rng.poisson(1.0 + 0.10 * raw) + np.where(forward, 2, 0)
+    names = ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF")
+    out = {name: _f32(frac[:, k]) for k, name in enumerate(names)}
+    out["chMultiplicity"] = np.clip(n_ch, 0, 255).astype(np.uint8)
+    out["neMultiplicity"] = np.clip(n_ne, 0, 255).astype(np.uint8)
+    out["nConstituents"] = np.clip(n_ch + n_ne, 0, 255).astype(np.uint8)
+    out["muonSubtrFactor"] = np.zeros(m, np.float32)
+    return out
+
+
+def jet_id_bits(jets: Collection, recipe) -> None:
+    """``Jet_jetId`` from the jets' composition by a JME jet-ID recipe (the toy detector's
+    ID: the one hnl-coffea computes for NanoAOD v15)."""
+    from ..jets.jetid import JET_ID_FIELDS, jet_id_flags
+
+    f = jets.fields
+    jets.fields["jetId"] = jet_id_flags(f["eta"], {k: f[k] for k in JET_ID_FIELDS}, recipe)
 
 
 def make_fakes(rng: np.random.Generator, truth: Truth) -> list[Visible]:

@@ -11,6 +11,7 @@ import numpy as np
 from ..config import EraConfig
 from ..triggers import path_applies
 from .detector import _Slots, make_fakes, make_jets, make_leptons, make_taus
+from .jetmet import add_jet_met, toy_jet_id_recipe
 from .reco import Collection, ptetaphim, select, stack, take_p4
 from .truth import Truth
 
@@ -282,13 +283,12 @@ def simulate(
     chunk.scalars["PV_npvsGood"] = np.maximum(rng.binomial(n_pu.astype(np.int64), 0.75), 1).astype(
         np.int32
     )
-    chunk.scalars["fixedGridRhoFastjetAll"] = np.clip(
-        0.55 * n_pu + rng.normal(1.0, 1.5, n), 0, None
-    ).astype(np.float32)
+    rho = np.clip(0.55 * n_pu + rng.normal(1.0, 1.5, n), 0, None).astype(np.float32)
+    chunk.scalars["fixedGridRhoFastjetAll"] = rho
 
     gen, gen_map, vistau = _gen_record(truth)
     truth.visible.extend(make_fakes(rng, truth))
-    jet, genjet, jet_map = make_jets(rng, truth, n_pu)
+    jet, genjet, jet_map = make_jets(rng, truth, n_pu, rho)
     slots = _Slots(truth.visible)
     c = chunk.collections
     c["Muon"] = make_leptons(rng, slots, 13, n_pu, jet_map, gen_map)
@@ -299,7 +299,7 @@ def simulate(
     c["GenPart"] = gen
     c["GenVisTau"] = vistau
     _jet_lepton_links(c)
-    c["MET"] = Collection(None, _met(rng, chunk, truth, n_pu))
+    add_jet_met(c, _met(rng, chunk, truth, n_pu), rho, toy_jet_id_recipe(era))
     chunk.scalars.update(_triggers(rng, chunk, era, runs))
     f4, i4 = np.float32, np.int32
     c["Photon"] = _empty(

@@ -16,7 +16,14 @@ import numpy as np
 from .detector import DEEPTAU_THRESHOLDS
 from .reco import Collection
 
-__all__ = ["LAYOUTS", "MC_ONLY_COLLECTIONS", "wp_integer", "wp_bitmask", "to_layout"]
+__all__ = [
+    "LAYOUTS",
+    "MC_ONLY_COLLECTIONS",
+    "scalar_names",
+    "to_layout",
+    "wp_bitmask",
+    "wp_integer",
+]
 
 LAYOUTS = ("modern", "legacy", "v15")
 #: Collections and fields that exist in simulation only.
@@ -32,6 +39,9 @@ _ELECTRON_LEGACY = {
 _DEEPTAU = {"modern": "DeepTau2018v2p5", "legacy": "DeepTau2017v2p1", "v15": "DeepTau2018v2p5"}
 #: Branches NanoAOD v15 no longer has.
 _V15_DROPPED = {"Jet": ("jetId",)}
+#: Collections and scalars renamed from NanoAOD v12 on.
+_RUN3_NAMES = {"MET": "PFMET", "RawMET": "RawPFMET"}
+_RUN3_SCALARS = {"fixedGridRhoFastjetAll": "Rho_fixedGridRhoFastjetAll"}
 
 
 def wp_integer(raw: np.ndarray, thresholds: tuple[float, ...]) -> np.ndarray:
@@ -77,8 +87,8 @@ def to_layout(
             fields = {k: v for k, v in fields.items() if k not in _V15_DROPPED.get(name, ())}
             if name == "MET":
                 fields = _v15_unclustered(fields)
-        if name == "MET" and layout != "legacy":
-            name = "PFMET"
+        if layout != "legacy":
+            name = _RUN3_NAMES.get(name, name)
         out[name] = Collection(coll.counts, fields)
     return out
 
@@ -94,3 +104,10 @@ def _v15_unclustered(fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         fields[f"ptUnclustered{name}"] = np.hypot(vx, vy).astype(np.float32)
         fields[f"phiUnclustered{name}"] = np.arctan2(vy, vx).astype(np.float32)
     return fields
+
+
+def scalar_names(scalars: dict[str, np.ndarray], layout: str) -> dict[str, np.ndarray]:
+    """Scalar branches under the layout's names (``Rho_fixedGridRhoFastjetAll`` from v12)."""
+    if layout == "legacy":
+        return scalars
+    return {_RUN3_SCALARS.get(k, k): v for k, v in scalars.items()}

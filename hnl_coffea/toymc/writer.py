@@ -19,7 +19,7 @@ import uproot
 
 from .. import __version__
 from .event import Chunk
-from .layout import to_layout
+from .layout import scalar_names, to_layout
 from .reco import Collection
 
 __all__ = ["COMPRESSION", "compression_for", "sample_rng", "write_events", "chunk_sizes"]
@@ -71,7 +71,7 @@ def _record(coll: Collection) -> ak.Array:
 
 def to_branches(chunk: Chunk, scalars: dict[str, np.ndarray], layout: str, is_data: bool) -> dict:
     """Everything of one chunk as a mapping uproot can write (collections as records)."""
-    out: dict = dict(scalars)
+    out: dict = scalar_names(dict(scalars), layout)
     for name, coll in to_layout(chunk.collections, layout, is_data).items():
         if coll.fields:
             out[name] = _record(coll)

@@ -281,3 +281,39 @@ def test_jet_veto_map_recipe(tmp_path, cfg):
     sel = select(events, with_veto_map(cfg))
     assert ak.to_list(sel.steps.all("jet_veto_map")) == [ok for _, ok in cases]
     assert all(ak.to_list(select(events, cfg).steps.all("jet_veto_map")))  # 2018: no map
+
+
+# ---------------------------------------------------------------- JES in the processor
+def test_jes_moves_an_event_across_the_b_veto(tmp_path, cfg):
+    """A b-tagged jet of 20.5 GeV puts the event in the tt̄ CR; under JES Down
+    (δ = 0.010 + 0.4/20.5) it falls below the 20 GeV jet threshold and the event enters the SR."""
+    from nanoaod_builder import open_events, write_nanoaod
+
+    from hnl_coffea.config import POG_FILES
+    from hnl_coffea.histograms import NOMINAL
+    from processors import HNLProcessor
+
+    event = {
+        "Tau": [{"pt": 45.0, "eta": 0.5, "phi": 0.0, "charge": 1},
+                {"pt": 40.0, "eta": -0.5, "phi": 2.0, "charge": -1}],
+        "Muon": [{"pt": 30.0, "eta": 1.0, "phi": -2.0, "charge": -1}],
+        "Jet": [{"pt": 20.5, "eta": 0.3, "phi": 1.0, "btagDeepFlavB": 0.9, "hadronFlavour": 5}],
+    }  # fmt: skip
+    path = write_nanoaod(tmp_path / "bveto.root", [event])
+    no_sf = {f"corrections.files.{k}": None for k in POG_FILES if k != "jerc"}
+    c = cfg.with_overrides({**no_sf, "corrections.tau_energy_scale": False})
+    for fast in (True, False):
+        events = open_events(path)
+        events.metadata.update({"dataset": "TT", "filename": str(path)})
+        out = HNLProcessor(c, models=False, systematics=True, fast_variations=fast).process(events)
+        h = out["hists"]["mt_total"]
+
+        def n(region: str, syst: str, h=h) -> float:
+            if region not in h.axes["region"] or syst not in h.axes["systematic"]:
+                return 0.0
+            return h[{"region": region, "systematic": syst}].sum(flow=True).value
+
+        assert (n("SR", NOMINAL), n("CR_ttbar", NOMINAL)) == (0.0, 1.0)
+        assert (n("SR", "JES_TotalDown"), n("CR_ttbar", "JES_TotalDown")) == (1.0, 0.0)
+        assert (n("SR", "JES_TotalUp"), n("CR_ttbar", "JES_TotalUp")) == (0.0, 1.0)
+        assert n("CR_ttbar", "JERUp") == 1.0 and n("CR_ttbar", "JERDown") == 1.0

@@ -16,6 +16,7 @@ import pytest
 
 from hnl_coffea.corrections import (
     SHAPE_SYSTEMATICS,
+    CorrectionError,
     CorrectionProvider,
     propagate_to_met,
     shape_variations,
@@ -181,3 +182,42 @@ def test_shape_variations_are_data(cfg):
     assert "JERUp" not in [v.name for v in shape_variations(no_jer)]
     assert shape_variations(cfg, is_data=True) == []
     assert np.all([v.direction in ("up", "down") for v in shape_variations(cfg)])
+
+
+def test_jet_variation_moves_jets_and_the_nominal_met(cfg, provider):
+    """``JES_TotalUp`` returns the whole record with the shifted jets; its MET is the nominal
+    MET (here already moved by the τh energy scale) plus the change of the type-1 MET under
+    the variation; only events whose jets moved are selected again."""
+    from hnl_coffea.jets import JetShifts
+
+    counts = np.array([2, 0, 1])
+    cols = {
+        "pt": np.array([50.0, 30.0, 40.0]),
+        "eta": np.zeros(3),
+        "phi": np.array([0.5, 1.0, 2.0]),
+    }
+    cols["mass"] = np.array([5.0, 3.0, 4.0])
+    t1 = ak.zip({"pt": [40.0, 20.0, 10.0], "phi": [0.1, 0.2, 0.3]})
+    up_pt = np.array([52.0, 30.0, 40.0])  # the third event's jet does not move
+    met_up = ([41.0, 20.0, 10.0], [0.15, 0.2, 0.3])  # the type-1 MET of the shifted jets
+    shifts = JetShifts(
+        counts, cols, t1, {"JES_Total": (up_pt, cols["pt"])},
+        {"JES_Total": (cols["mass"] * up_pt / cols["pt"], cols["mass"])},
+        {"JES_Total": ((np.array(met_up[0]), np.array(met_up[1])), (t1.pt, t1.phi))},
+    )  # fmt: skip
+    base = ak.zip({"pt": [45.0, 25.0, 12.0], "phi": [0.0, -1.0, 3.0]})
+    nominal = Objects(muons=_taus(), electrons=_taus(), taus=_taus(), jets=shifts.jets(), met=base)
+    var = next(v for v in shape_variations(cfg) if v.name == "JES_TotalUp")
+    shifted = var.apply(nominal, nominal, provider, jets=shifts)
+    assert ak.to_list(shifted.objects.jets.pt) == [[52.0, 30.0], [], [40.0]]
+    assert shifted.objects.taus is nominal.taus and shifted.objects.muons is nominal.muons
+    assert shifted.reselect.tolist() == [True, False, False]
+    for ev in range(3):
+        x = base.pt[ev] * math.cos(base.phi[ev]) + met_up[0][ev] * math.cos(met_up[1][ev])
+        y = base.pt[ev] * math.sin(base.phi[ev]) + met_up[0][ev] * math.sin(met_up[1][ev])
+        x -= t1.pt[ev] * math.cos(t1.phi[ev])
+        y -= t1.pt[ev] * math.sin(t1.phi[ev])
+        assert shifted.objects.met.pt[ev] == pytest.approx(math.hypot(x, y), rel=1e-12)
+    assert shifted.objects.met.pt[1] == pytest.approx(25.0, rel=1e-12)  # type-1 unchanged
+    with pytest.raises(CorrectionError, match="needs the jet energy corrections"):
+        var.apply(nominal, nominal, provider)

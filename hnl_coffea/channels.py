@@ -133,9 +133,10 @@ def select(
 ) -> Selection:
     """Select objects, assign the channel and evaluate every selection step and region.
 
-    ``objs`` are the analysis objects: :func:`~hnl_coffea.objects.load_objects` passed
-    through :func:`~hnl_coffea.jets.correct_objects` (possibly shifted by a systematic
-    variation); by default both are done here, with the era's correction files.
+    ``objs`` are the analysis objects, as the processors build them with
+    :func:`hnl_coffea.resolve.corrected_objects` (possibly shifted by a systematic
+    variation); by default the objects of ``events`` with the era's jet energy corrections
+    only (no τh energy scale), which the jet veto map needs.
     """
     layout = layout or detect_layout(events, cfg.objects.tau.deeptau_version)
     if objs is None:

@@ -21,12 +21,12 @@ from correctionlib import schemav2 as cs
 
 from ..config import DEEPTAU_WPS, ILLUSTRATIVE_POG_ROOT, AnalysisConfig, load_config
 from ..paths import data_path
+from ._schema import ILLUSTRATIVE, correction, variable
 from .make_illustrative_jme import build_jerc, build_jetvetomap
 from .names import correction_constants, correction_name
 
 __all__ = ["build_all", "write_all", "main", "ILLUSTRATIVE"]
 
-ILLUSTRATIVE = "ILLUSTRATIVE values for hnl-coffea demos and tests, NOT a CMS measurement."
 INF = "inf"
 SYSTS_TAU = ("nom", "up", "down")
 DEEPTAU_VERSIONS = ("2017v2p1", "2018v2p5")
@@ -199,8 +199,7 @@ BTAG_SF = {
 
 
 # --------------------------------------------------------------------------- helpers
-def _var(name: str, type_: str, description: str) -> cs.Variable:
-    return cs.Variable(name=name, type=type_, description=description)
+_var = variable
 
 
 def _cat(input_: str, items: dict, default: float | None = None) -> cs.Category:
@@ -231,14 +230,7 @@ def _nud(input_: str, names: Sequence[str], nom: float, unc: float) -> cs.Catego
 
 
 def _corr(name: str, description: str, inputs: list[cs.Variable], data) -> cs.Correction:
-    return cs.Correction(
-        name=name,
-        description=f"{description} {ILLUSTRATIVE}",
-        version=1,
-        inputs=inputs,
-        output=_var("sf", "real", "scale factor"),
-        data=data,
-    )
+    return correction(name, description, inputs, data, _var("sf", "real", "scale factor"))
 
 
 def _cset(description: str, corrections: list[cs.Correction]) -> cs.CorrectionSet:

@@ -22,10 +22,10 @@ from ..toymc.detector import (
     JET_RESPONSE,
     JET_RESPONSE_ABSETA,
 )
+from ._schema import ILLUSTRATIVE, correction, variable
 
 __all__ = ["build_jerc", "build_jetvetomap", "JER_SF", "JES_SOURCES"]
 
-ILLUSTRATIVE = "ILLUSTRATIVE values for hnl-coffea demos and tests, NOT a CMS measurement."
 #: JER scale factor (nominal, uncertainty) per |η| bin of JET_RESPONSE_ABSETA.
 JER_SF = ((1.10, 0.03), (1.15, 0.05), (1.20, 0.08), (1.15, 0.10))
 #: JES sources: relative uncertainty δ = a + b / pT, ``a`` per |η| bin, ``b``.
@@ -40,8 +40,7 @@ VETO_PHI_EDGES = tuple(round(-3.1416 + i * 0.3491, 4) for i in range(18)) + (3.1
 VETO_CELLS = ((13, 11), (7, 3))
 
 
-def _var(name: str, type_: str, description: str) -> cs.Variable:
-    return cs.Variable(name=name, type=type_, description=description)
+_var = variable
 
 
 JET_A = _var("JetA", "real", "area of the jet")
@@ -75,14 +74,7 @@ def _formula(expression: str, variables: list[str], parameters: list[float]) -> 
 
 
 def _corr(name: str, description: str, inputs: list[cs.Variable], data) -> cs.Correction:
-    return cs.Correction(
-        name=name,
-        description=f"{description} {ILLUSTRATIVE}",
-        version=1,
-        inputs=inputs,
-        output=_var("correction", "real", "factor"),
-        data=data,
-    )
+    return correction(name, description, inputs, data, _var("correction", "real", "factor"))
 
 
 def _jec_levels(prefix: str, algo: str, residual: float) -> tuple[list, cs.CompoundCorrection]:

@@ -162,6 +162,19 @@ def _by_period(cfg, events, ev, corrections, is_data) -> list[tuple[JetCorrectio
     ]
 
 
+def _jec(cfg, events, flat, ev, raw, eta, corrections, is_data):
+    """The correctors' inputs, the compound JEC and its L1 part per jet (data: each jet
+    with the correction of its run period)."""
+    values = {"JetA": column(flat, "area").astype(np.float64), "JetEta": eta, "JetPt": raw}
+    values["Rho"] = rho(events)[ev]
+    jec, l1 = np.ones(len(raw)), np.ones(len(raw))
+    for corr, sel in _by_period(cfg, events, ev, corrections, is_data):
+        part = {k: v[sel] for k, v in values.items()}
+        jec[sel] = corr.evaluate(corr.stack.jec, "getCorrection", part)
+        l1[sel] = corr.evaluate(corr.l1, "getCorrection", part)
+    return values, jec, l1
+
+
 def correct_objects(
     objs: Any,
     events: Any,
@@ -195,13 +208,7 @@ def correct_objects(
 
     raw = pt * (1.0 - column(flat, "rawFactor"))
     raw_mass = mass * (1.0 - column(flat, "rawFactor"))
-    values = {"JetA": column(flat, "area").astype(np.float64), "JetEta": eta, "JetPt": raw}
-    values["Rho"] = rho(events)[ev]
-    jec, l1 = np.ones(n_jets), np.ones(n_jets)
-    for corr, sel in _by_period(cfg, events, ev, corrections, is_data):
-        part = {k: v[sel] for k, v in values.items()}
-        jec[sel] = corr.evaluate(corr.stack.jec, "getCorrection", part)
-        l1[sel] = corr.evaluate(corr.l1, "getCorrection", part)
+    values, jec, l1 = _jec(cfg, events, flat, ev, raw, eta, corrections, is_data)
     pt_jec, mass_jec = raw * jec, raw_mass * jec
     smear = [np.ones(n_jets)] * 3
     mc = None if is_data else next(iter(corrections.values()))
@@ -273,13 +280,7 @@ def _low_pt_jets(events, cfg, corrections, is_data, n):
     ev = event_index(counts)
     raw = column(flat, "rawPt").astype(np.float64)
     eta, phi = column(flat, "eta").astype(np.float64), column(flat, "phi").astype(np.float64)
-    values = {"JetA": column(flat, "area").astype(np.float64), "JetEta": eta, "JetPt": raw}
-    values["Rho"] = rho(events)[ev]
-    jec, l1 = np.ones(m), np.ones(m)
-    for corr, sel in _by_period(cfg, events, ev, corrections, is_data):
-        part = {k: v[sel] for k, v in values.items()}
-        jec[sel] = corr.evaluate(corr.stack.jec, "getCorrection", part)
-        l1[sel] = corr.evaluate(corr.l1, "getCorrection", part)
+    _, jec, l1 = _jec(cfg, events, flat, ev, raw, eta, corrections, is_data)
     t1 = type1_jets(
         ev, n, raw, eta, phi, jec, l1, _optional(flat, "muonSubtrFactor", m),
         np.zeros(m), _optional(flat, "EmEF", m), cfg.era_config.jets.type1,

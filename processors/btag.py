@@ -21,8 +21,11 @@ class BtagEfficiencyProcessor(processor.ProcessorABC):
     are skipped); ``cfg``: the configuration (or a YAML path, read lazily)."""
 
     def __init__(self, cfg: AnalysisConfig | str | Path | None = None) -> None:
+        from hnl_coffea.resolve import ProviderCache
+
         self._cfg_source = cfg
         self._cfg = cfg if isinstance(cfg, AnalysisConfig) else None
+        self.providers = ProviderCache()
 
     @property
     def cfg(self) -> AnalysisConfig:
@@ -32,24 +35,18 @@ class BtagEfficiencyProcessor(processor.ProcessorABC):
 
     def process(self, events) -> dict[str, Any]:
         from hnl_coffea.corrections.btag_efficiency import book_efficiency, fill_efficiency
-        from hnl_coffea.corrections.evaluators import CorrectionProvider
         from hnl_coffea.fileset import dataset_metadata
         from hnl_coffea.flat import column, event_index
-        from hnl_coffea.jets import correct_objects
-        from hnl_coffea.nanoaod import detect_layout
-        from hnl_coffea.objects import load_objects, object_masks
+        from hnl_coffea.objects import object_masks
+        from hnl_coffea.resolve import corrected_objects, era_view
 
         meta = dataset_metadata(events.metadata["dataset"], events.metadata, self.cfg.era)
         out = {"btag_efficiency": book_efficiency()}
         if meta.is_data or len(events) == 0:
             return out
-        cfg = self.cfg.for_era(meta.era)
-        layout = detect_layout(events, cfg.objects.tau.deeptau_version, prefer=cfg.deeptau_version)
-        cfg = cfg.for_era(meta.era, deeptau=layout.deeptau)
-        raw = load_objects(events, cfg, layout)
-        objs, _ = correct_objects(
-            raw, events, cfg, CorrectionProvider(cfg), is_data=False, variations=False
-        )
+        cfg, layout = era_view(events, self.cfg, meta.era)
+        # the analysis' nominal objects (jet energy corrections, τh energy scale)
+        _, objs, _ = corrected_objects(events, cfg, layout, self.providers(cfg), is_data=False)
         counts, mask = object_masks(objs, cfg, layout)["jets"]
         jets = ak.flatten(objs.jets, axis=1)
         weight = np.asarray(events.genWeight, dtype=np.float64)[event_index(counts)][mask]

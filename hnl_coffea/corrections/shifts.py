@@ -1,7 +1,8 @@
 """Nominal object corrections and shape variations: shifted objects on which the selection
 and features are run again.
 
-:func:`nominal_objects` applies the nominal τh energy scale to simulation (the
+:func:`nominal_objects` applies the nominal τh energy scale to simulation, after the jet
+energy corrections of :func:`hnl_coffea.jets.correct_objects` (the
 ``tau_energy_scale`` correction with ``syst="nom"``: the file decides which gen matches are
 corrected — genuine τh, and e→τh / μ→τh where it provides them — and the change is
 propagated to the MET). The shape variations are built from the *uncorrected* objects (the
@@ -20,6 +21,7 @@ Every variation returns the whole shifted object record and, per event, whether 
 the object selection changed (:class:`Shifted`), so only those events are selected again.
 The processor loops over :func:`shape_variations` (data), never over copies of code::
 
+    jet_corrected, jet_shifts = correct_objects(raw, events, cfg, provider, is_data=False)
     nominal = nominal_objects(jet_corrected, cfg, provider, is_data=False)
     for var in shape_variations(cfg):
         shifted = var.apply(raw, nominal, provider, jets=jet_shifts)

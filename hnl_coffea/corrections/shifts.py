@@ -38,6 +38,7 @@ import awkward as ak
 import numpy as np
 
 from ..config import AnalysisConfig
+from ..flat import column, event_index
 from .evaluators import CorrectionError, CorrectionProvider, correction_file
 from .names import correction_constants, correction_name
 
@@ -133,9 +134,12 @@ def propagate_to_met(met: ak.Array, old_taus: ak.Array, new_taus: ak.Array) -> a
     """MET with the change of the taus' transverse momenta subtracted (MET −= Σ Δp_T)."""
 
     def sum_xy(taus: ak.Array) -> tuple[np.ndarray, np.ndarray]:
-        x = ak.sum(taus.pt * np.cos(taus.phi), axis=1)
-        y = ak.sum(taus.pt * np.sin(taus.phi), axis=1)
-        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        counts = np.asarray(ak.num(taus, axis=1), dtype=np.int64)
+        flat = ak.flatten(taus, axis=1)
+        pt, phi = (column(flat, f).astype(np.float64) for f in ("pt", "phi"))
+        ev, n = event_index(counts), len(counts)
+        x = np.bincount(ev, pt * np.cos(phi), minlength=n)
+        return x, np.bincount(ev, pt * np.sin(phi), minlength=n)
 
     px, py = _met_xy(met)
     ox, oy = sum_xy(old_taus)

@@ -140,14 +140,14 @@ def _gen_pt(events: Any, flat: Any, counts: np.ndarray, eta, phi) -> np.ndarray:
 
 
 def _smearing(
-    corr: JetCorrections, values: dict, pt_gen: np.ndarray, normals: np.ndarray
+    corr: JetCorrections, values: dict, pt_gen: np.ndarray, normals: np.ndarray, n: int
 ) -> list[np.ndarray]:
-    """JER factors (nominal, up, down) per jet (coffea's ``jer_smear``)."""
+    """JER factors per jet (coffea's ``jer_smear``): nominal, and with ``n`` = 3 up, down."""
     stack = corr.stack
     sigma = corr.evaluate(stack.jer, "getResolution", values)
     sf = np.asarray(stack.jersf.getScaleFactor(**{k: values[k] for k in stack.jersf.signature}))
     args = (ak.Array(pt_gen), ak.Array(values["JetPt"]), ak.Array(values["JetEta"]), sigma)
-    return [np.asarray(jer_smear(*args, normals, sf, v, False), dtype=np.float64) for v in range(3)]
+    return [np.asarray(jer_smear(*args, normals, sf, v, False), dtype=np.float64) for v in range(n)]
 
 
 def _by_period(cfg, events, ev, corrections, is_data) -> list[tuple[JetCorrections, Any]]:
@@ -216,9 +216,9 @@ def correct_objects(
         local = np.arange(n_jets) - (np.cumsum(counts) - counts)[ev]
         ids = [np.asarray(events[b])[ev] for b in ("run", "luminosityBlock", "event")]
         normals = jet_normals(*ids, local, cfg.corrections.jer_seed)
-        smear = _smearing(
-            mc, {**values, "JetPt": pt_jec}, _gen_pt(events, flat, counts, eta, phi), normals
-        )
+        pt_gen = _gen_pt(events, flat, counts, eta, phi)
+        n_sf = 3 if variations and cfg.corrections.jet_energy_resolution else 1
+        smear = _smearing(mc, {**values, "JetPt": pt_jec}, pt_gen, normals, n_sf)
     cols["pt"], cols["mass"] = pt_jec * smear[0], mass_jec * smear[0]
 
     # type-1 MET from the raw MET, with the nominal corrections choosing the jets

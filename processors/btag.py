@@ -4,7 +4,6 @@ scale factors; ``hnl-coffea btag-efficiency`` writes the maps)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -18,20 +17,13 @@ __all__ = ["BtagEfficiencyProcessor"]
 
 class BtagEfficiencyProcessor(processor.ProcessorABC):
     """Fill ``{"btag_efficiency": hist}`` from the simulated datasets of a fileset (data
-    are skipped); ``cfg``: the configuration (or a YAML path, read lazily)."""
+    are skipped); ``cfg``: the configuration (default: the shipped one)."""
 
-    def __init__(self, cfg: AnalysisConfig | str | Path | None = None) -> None:
+    def __init__(self, cfg: AnalysisConfig | None = None) -> None:
         from hnl_coffea.resolve import ProviderCache
 
-        self._cfg_source = cfg
-        self._cfg = cfg if isinstance(cfg, AnalysisConfig) else None
+        self.cfg = cfg if cfg is not None else load_config()
         self.providers = ProviderCache()
-
-    @property
-    def cfg(self) -> AnalysisConfig:
-        if self._cfg is None:
-            self._cfg = load_config(self._cfg_source)
-        return self._cfg
 
     def process(self, events) -> dict[str, Any]:
         from hnl_coffea.corrections.btag_efficiency import book_efficiency, fill_efficiency

@@ -121,14 +121,16 @@ def _jes_shifted(evs: list[dict], sign: float) -> list[dict]:
 def test_jes_yields_match_the_reference_with_shifted_jets(cfg, tmp_path):
     """Under JES Up/Down every jet-dependent step (jet selection, b veto, regions) follows the
     shifted jets: the yields are those of the per-event reference on the events with their
-    jets shifted by hand (random events, most jets within a few GeV of the 20 GeV cut)."""
+    jets shifted by hand (random events, most jets within a few GeV of the 20 GeV cut,
+    half of them b-tagged)."""
     import random
 
     rng = random.Random(5)
     evs = random_events(1200, seed=23)
     for ev in evs:
         for j in ev["Jet"]:
-            j["pt"] = rng.uniform(18.5, 21.5) if rng.random() < 0.7 else j["pt"]
+            if rng.random() < 0.7:  # near the threshold, b-tagged or not
+                j["pt"], j["btagDeepFlavB"] = rng.uniform(18.5, 21.5), rng.choice((0.01, 0.9))
         ev["Jet"].sort(key=lambda j: -j["pt"])
     path = write_nanoaod(tmp_path / "jes.root", evs)
     no_sf = {k: v for k, v in NO_SF.items() if k != "corrections.files.jerc"}

@@ -11,7 +11,7 @@ import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import awkward as ak
 import numpy as np
@@ -40,11 +40,13 @@ from hnl_coffea.histograms import (
     fill_mc_dropout,
     region_entries,
 )
-from hnl_coffea.models.inference import ModelRunner
 from hnl_coffea.models.outputs import evaluate_models
 from hnl_coffea.nanoaod import NanoLayout
 from hnl_coffea.objects import load_objects, preselection
 from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
+
+if TYPE_CHECKING:  # torch is imported only where a model is evaluated
+    from hnl_coffea.models.inference import ModelRunner
 
 __all__ = ["HNLProcessor"]
 
@@ -91,6 +93,8 @@ class HNLProcessor(processor.ProcessorABC):
         if self._runners is None:
             self._runners = {}
             if self.models:
+                from hnl_coffea.models.inference import ModelRunner
+
                 for name in ("parametric", "transfer", "mass_regression"):
                     if getattr(self.cfg.models, name) is not None:
                         self._runners[name] = ModelRunner.from_config(self.cfg.models, name)

@@ -9,31 +9,41 @@
   dask-awkward graphs.
 - :mod:`~hnl_coffea.models.runtime`: threads, device, bf16 precision, MC dropout.
 - :mod:`~hnl_coffea.models.onnx_export`: ONNX export for ONNX Runtime / Triton serving.
+
+Importing this package does not import torch: every name is loaded from its submodule on
+first use, so that ``import processors`` stays fast on a worker that evaluates no model.
 """
 
-from .architectures import (
-    ARCHITECTURES,
-    MassRegressor,
-    ParametricClassifier,
-    RegressionBackbone,
-    TransferClassifier,
-    build_model,
-    set_dropout,
-)
-from .artifacts import (
-    FORMAT_VERSION,
-    LoadedModel,
-    ModelMismatchError,
-    Scaler,
-    Sidecar,
-    check_compatible,
-    load_artifact,
-    read_sidecar,
-    save_artifact,
-    sidecar_path,
-)
-from .inference import ModelRunner, feature_matrix
-from .runtime import BF16_TOLERANCE, cpu_supports_bf16, mc_dropout_predict
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name → submodule that defines it.
+_SUBMODULE = {
+    "ARCHITECTURES": "architectures",
+    "BF16_TOLERANCE": "runtime",
+    "FORMAT_VERSION": "artifacts",
+    "LoadedModel": "artifacts",
+    "MassRegressor": "architectures",
+    "ModelMismatchError": "artifacts",
+    "ModelRunner": "inference",
+    "ParametricClassifier": "architectures",
+    "RegressionBackbone": "architectures",
+    "Scaler": "artifacts",
+    "Sidecar": "artifacts",
+    "TransferClassifier": "architectures",
+    "build_model": "architectures",
+    "check_compatible": "artifacts",
+    "cpu_supports_bf16": "runtime",
+    "feature_matrix": "inference",
+    "load_artifact": "artifacts",
+    "mc_dropout_predict": "runtime",
+    "read_sidecar": "artifacts",
+    "save_artifact": "artifacts",
+    "set_dropout": "architectures",
+    "sidecar_path": "artifacts",
+}
 
 __all__ = [
     "ARCHITECTURES",
@@ -59,3 +69,16 @@ __all__ = [
     "set_dropout",
     "sidecar_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SUBMODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .inference import ModelRunner
+if TYPE_CHECKING:
+    from .inference import ModelRunner
 
 __all__ = ["CLASSIFIERS", "ModelOutputs", "evaluate_models", "score_hist"]
 

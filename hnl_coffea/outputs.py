@@ -124,7 +124,7 @@ class _Writer:
             member = f"{name}_storage_{key}.npy"
             self._npy(member, arr)
             ir["storage"][key] = member
-        self.zf.writestr(f"{name}.json", json.dumps(ir))
+        self.zf.writestr(f"{name}.json", json.dumps(ir, default=_plain))
         return name
 
     def _npy(self, member: str, arr: np.ndarray) -> None:
@@ -138,6 +138,13 @@ class _Writer:
         self.n_arrays += 1
         self._npy(name, arr)
         return name
+
+
+def _plain(obj: Any) -> Any:
+    """JSON for the numpy values a UHI dict holds (e.g. a variable axis's edges)."""
+    if isinstance(obj, np.ndarray | np.generic):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} in a histogram's description")
 
 
 #: UHI storage types whose arrays map one-to-one onto fields of ``Hist.view(flow=True)``.

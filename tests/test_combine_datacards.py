@@ -6,9 +6,9 @@ import hist
 import numpy as np
 import pytest
 import uproot
-from coffea.util import load
 from test_postprocessing_fake_output import make_output
 
+from hnl_coffea.outputs import load_output
 from hnl_coffea.postprocessing.categories import nominal
 from hnl_coffea.postprocessing.combine import (
     CardChannel,
@@ -83,7 +83,7 @@ def test_cards_parse_and_shapes_round_trip(output, cfg, tmp_path):
 
     # round trip: the shapes file reproduces the rebinned templates (values and variances)
     summary = postprocess_output(output, tmp_path / "pp", cfg, plots="none")
-    rebinned = load(summary.outdir / "rebinned.coffea")["score_transfer"]["m300"]["2018"]
+    rebinned = load_output(summary.outdir / "rebinned.zip")["score_transfer"]["m300"]["2018"]
     rebinned = rebinned["taumumu"]
     with uproot.open(tmp_path / "m300" / "shapes.root") as f:
         wz = f["taumumu_2018/WZ"]

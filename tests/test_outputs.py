@@ -77,6 +77,23 @@ def test_histograms_follow_the_uhi_zip_layout(cfg, tmp_path):
     assert h == index["hists"]["mt_total"] == out["hists"]["mt_total"]
 
 
+def test_variable_and_integer_axes_round_trip(tmp_path):
+    """Rebinned templates have variable edges (numpy arrays inside the UHI description)."""
+    edges = np.array([0.0, 12.5, 40.0, 300.0])
+    h = hist.Hist(
+        hist.axis.Variable(edges, name="x"),
+        hist.axis.Integer(0, 3, name="n"),
+        storage=hist.storage.Weight(),
+    )
+    h.fill(x=[1.0, 20.0, 20.0, 500.0], n=[0, 1, 1, 2], weight=[0.5, 1.0, 2.0, 4.0])
+    save_output({"t": {"edges": edges, "h": h}}, tmp_path / "r.zip")
+    back = load_output(tmp_path / "r.zip")["t"]
+    assert back["h"].axes[0].edges.tolist() == edges.tolist()
+    assert back["h"].view(flow=True).value.tolist() == h.view(flow=True).value.tolist()
+    assert back["h"].view(flow=True).variance.tolist() == h.view(flow=True).variance.tolist()
+    assert back["edges"].tolist() == edges.tolist()
+
+
 def test_unsupported_object_is_named(tmp_path):
     with pytest.raises(OutputFileError, match=r"cannot save object at 'output\.extra\.x'"):
         save_output({"extra": {"x": object()}}, tmp_path / "o.zip")

@@ -8,7 +8,7 @@
 * ``expected.csv`` / ``.md`` — significance and expected limits (asymptotic CLs) at the
   analysed luminosity and at the configured projections (:mod:`.projections`);
 * ``cutflow.md`` / ``cutflow.txt`` — labelled cutflow tables (:mod:`.cutflows`);
-* ``rebinned.coffea`` (all variations) and ``rebinned.root`` (nominal templates);
+* ``rebinned.zip`` (all variations, read with :func:`hnl_coffea.outputs.load_output`) and ``rebinned.root`` (nominal templates);
 * the plots (:mod:`.report_plots`).
 """
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import uproot
-from coffea.util import save
 
 from ..config import AnalysisConfig
+from ..outputs import save_output
 from ..progress import Steps
 from .categories import ALL_ERAS, DISCRIMINANTS, BinnedCategory, binned_categories, nominal
 from .cutflows import cutflow_markdown, cutflow_yields
@@ -192,7 +192,7 @@ def _write_rebinned(cats: list[BinnedCategory], outdir: Path) -> list[Path]:
         node = node.setdefault(c.era, {}) if c.era else node
         node[c.channel] = {"edges": c.edges, "backgrounds": c.backgrounds, "signal": c.signal,
                            "data": c.data}  # fmt: skip
-    save(tree, outdir / "rebinned.coffea")
+    save_output(tree, outdir / "rebinned.zip", overwrite=True)
     with uproot.recreate(outdir / "rebinned.root") as f:
         for c in cats:
             d = f"{c.discriminant}/m{c.mass:g}/{c.era + '/' if c.era else ''}{c.channel}"
@@ -201,7 +201,7 @@ def _write_rebinned(cats: list[BinnedCategory], outdir: Path) -> list[Path]:
                 f[f"{d}/{p}"] = nominal(h)
             if c.data is not None:
                 f[f"{d}/data"] = nominal(c.data)
-    return [outdir / "rebinned.coffea", outdir / "rebinned.root"]
+    return [outdir / "rebinned.zip", outdir / "rebinned.root"]
 
 
 def write_cutflow_tables(

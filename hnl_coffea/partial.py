@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .accumulate import HistogramSet
 from .outputs import load_output, save_output
 
 __all__ = ["default_partial_path", "load_partial", "save_partial"]
@@ -38,4 +39,7 @@ def load_partial(path: str | os.PathLike[str]) -> tuple[dict[str, Any], set[tupl
     state = load_output(path)
     if set(state) != {"accumulator", "done"}:
         raise ValueError(f"{path} is not a partial result of hnl-coffea run")
-    return state["accumulator"], {(str(ds), str(f)) for ds, f in state["done"]}
+    acc = state["accumulator"]
+    if isinstance(acc.get("hists"), Mapping):  # added like the processor's own outputs
+        acc["hists"] = HistogramSet(acc["hists"])
+    return acc, {(str(ds), str(f)) for ds, f in state["done"]}

@@ -17,6 +17,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from hnl_coffea.accumulate import HistogramSet
 from hnl_coffea.channels import select
 from hnl_coffea.config import AnalysisConfig, load_config
 from hnl_coffea.corrections.evaluators import CorrectionProvider
@@ -121,7 +122,7 @@ class HNLProcessor(processor.ProcessorABC):
                 "mark collision data with is_data: true in the fileset metadata"
             )
         out: dict[str, Any] = {
-            "hists": book_histograms(cfg),
+            "hists": HistogramSet(book_histograms(cfg)),
             "processed": {dataset: {filename: n_total}},
             "datasets": {dataset: meta.to_dict()},
             "sumw": {dataset: float(n_total if meta.is_data else ak.sum(events.genWeight))},

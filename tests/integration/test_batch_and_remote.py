@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +174,90 @@ def test_impossible_memory_request_fails_fast_with_reason(slurm, toy_files, tmp_
         run_fileset(ToyProcessor(), json.loads(path.read_text()), RunOptions(status=False), opts)
     msg = str(err.value)
     assert "slurm" in msg and "Memory specification can not be satisfied" in msg
+
+
+# ---------------------------------------------------------------- the analysis processor
+@pytest.fixture(scope="module")
+def hnl_files(toy_files):
+    """An analysis toy (WZ + one signal point) next to the small toy files, so the same
+    XRootD server serves it under ``/store/mc/hnl``."""
+    from hnl_coffea.toymc import generate_fileset
+
+    export = toy_files[2]
+    folder = export / "store" / "mc" / "hnl"
+    path = generate_fileset(folder, 6000, seed=5, samples=["WZTo3LNu", "HNL_M300"], chunk_size=3000)
+    for p in folder.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return path, export
+
+
+def _hnl_by_label(h) -> dict:
+    """Σw and Σw² of ``h`` per combination of its category labels (orders may differ)."""
+    cats = [ax for ax in h.axes if ax.name in ("dataset", "region", "channel", "systematic")]
+    out = {}
+    for d in cats[0]:
+        sub = h[{"dataset": d}]
+        flat = sub.project(*[ax.name for ax in cats[1:]])
+        for idx in np.ndindex(*flat.axes.size):
+            key = (d, *(ax[i] for ax, i in zip(flat.axes, idx)))
+            v = flat.view(flow=False)[idx]
+            if v.value or v.variance:
+                out[key] = (v.value, v.variance)
+    return out
+
+
+@pytest.mark.timeout(420)
+def test_hnl_processor_on_slurm_over_xrootd_with_a_worker_killed(
+    hnl_files, xrootd, slurm, tmp_path
+):
+    """HNLProcessor (models, systematics) in two real SLURM jobs reading over root://, one
+    job cancelled mid-run: the output equals the iterative local run's."""
+    from hnl_coffea.processors import HNLProcessor
+
+    path, export = hnl_files
+    local = json.loads(path.read_text())
+    ref, _ = run_fileset(HNLProcessor(), local, RunOptions(600, status=False))
+    for spec in local.values():
+        spec["files"] = {
+            "/" + str(Path(p).relative_to(export)): t for p, t in spec["files"].items()
+        }
+    remote = tmp_path / "remote.json"
+    remote.write_text(json.dumps(local))
+    fs = load_fileset(remote, redirector=xrootd)
+    opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm, memory="2GB"), workers=2)
+    finished = threading.Event()
+    cancelled: list[str] = []
+
+    def cancel_one() -> None:  # a few seconds after both jobs run, cancel one of them
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not finished.is_set():
+            running = [j for j, state in slurm.jobs() if state == "RUNNING"]
+            if len(running) == 2:
+                time.sleep(4.0)
+                if not finished.is_set():
+                    slurm.run("scancel", running[0])
+                    cancelled.append(running[0])
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=cancel_one)
+    killer.start()
+    try:
+        out, summary = run_fileset(HNLProcessor(), fs, RunOptions(600, status=False), opts)
+    finally:
+        finished.set()
+        killer.join()
+    assert cancelled, "no SLURM job was running to cancel"
+    assert len(summary.lost_workers) >= 1
+    assert {ds: sum(f.values()) for ds, f in out["processed"].items()} == {
+        ds: sum(f.values()) for ds, f in ref["processed"].items()
+    }
+    assert all(u.startswith("root://127.0.0.1:") for f in out["processed"].values() for u in f)
+    for name in ("mt_total", "score_transfer", "mass_regression"):
+        got, want = _hnl_by_label(out["hists"][name]), _hnl_by_label(ref["hists"][name])
+        assert got.keys() == want.keys() and len(want) > 10, name
+        for key, (w, w2) in want.items():
+            assert got[key] == pytest.approx((w, w2), rel=1e-9, abs=1e-12), (name, key)
+    for ds, flow in ref["cutflow"].items():
+        for step, row in flow["all"].items():
+            np.testing.assert_allclose(out["cutflow"][ds]["all"][step], row, rtol=1e-9)

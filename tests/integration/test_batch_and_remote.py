@@ -177,6 +177,9 @@ def test_impossible_memory_request_fails_fast_with_reason(slurm, toy_files, tmp_
 
 
 # ---------------------------------------------------------------- the analysis processor
+CHUNK = 300
+
+
 @pytest.fixture(scope="module")
 def hnl_files(toy_files):
     """An analysis toy (WZ + one signal point) next to the small toy files, so the same
@@ -185,7 +188,7 @@ def hnl_files(toy_files):
 
     export = toy_files[2]
     folder = export / "store" / "mc" / "hnl"
-    path = generate_fileset(folder, 6000, seed=5, samples=["WZTo3LNu", "HNL_M300"], chunk_size=3000)
+    path = generate_fileset(folder, 3000, seed=5, samples=["WZTo3LNu", "HNL_M300"])
     for p in folder.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return path, export
@@ -206,17 +209,21 @@ def _hnl_by_label(h) -> dict:
     return out
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.slow  # ~1 min on an idle 2-core machine, 3 under load: pytest -m slow
+@pytest.mark.timeout(400)
 def test_hnl_processor_on_slurm_over_xrootd_with_a_worker_killed(
     hnl_files, xrootd, slurm, tmp_path
 ):
     """HNLProcessor (models, systematics) in two real SLURM jobs reading over root://, one
-    job cancelled mid-run: the output equals the iterative local run's."""
+    job cancelled once it has finished a chunk: the output equals the iterative local run's."""
     from hnl_coffea.processors import HNLProcessor
+
+    from .toyproc import MarkedHNLProcessor
 
     path, export = hnl_files
     local = json.loads(path.read_text())
-    ref, _ = run_fileset(HNLProcessor(), local, RunOptions(600, status=False))
+    ref, _ = run_fileset(HNLProcessor(), local, RunOptions(CHUNK, status=False))
+    n_chunks = sum(-(-n // CHUNK) for n in _entries(local).values())
     for spec in local.values():
         spec["files"] = {
             "/" + str(Path(p).relative_to(export)): t for p, t in spec["files"].items()
@@ -224,31 +231,30 @@ def test_hnl_processor_on_slurm_over_xrootd_with_a_worker_killed(
     remote = tmp_path / "remote.json"
     remote.write_text(json.dumps(local))
     fs = load_fileset(remote, redirector=xrootd)
-    opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm, memory="2GB"), workers=2)
-    finished = threading.Event()
-    cancelled: list[str] = []
+    opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm), workers=2)
+    done = tmp_path / "chunks_done"
+    done.mkdir()
+    cancelled: list[tuple[str, int]] = []
 
-    def cancel_one() -> None:  # a few seconds after both jobs run, cancel one of them
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not finished.is_set():
-            running = [j for j, state in slurm.jobs() if state == "RUNNING"]
-            if len(running) == 2:
-                time.sleep(4.0)
-                if not finished.is_set():
-                    slurm.run("scancel", running[0])
-                    cancelled.append(running[0])
+    def cancel_one() -> None:  # a running job that has finished a chunk, with chunks left
+        deadline = time.monotonic() + 200
+        while time.monotonic() < deadline:
+            marks = [p.name.split(".", 1)[0] for p in done.iterdir()]
+            running = {j for j, state in slurm.jobs() if state == "RUNNING"}
+            busy = [j for j in running if j in marks]
+            if len(running) == 2 and busy and len(marks) < n_chunks - 2:
+                slurm.run("scancel", busy[0])
+                cancelled.append((busy[0], len(marks)))
                 return
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     killer = threading.Thread(target=cancel_one)
     killer.start()
-    try:
-        out, summary = run_fileset(HNLProcessor(), fs, RunOptions(600, status=False), opts)
-    finally:
-        finished.set()
-        killer.join()
-    assert cancelled, "no SLURM job was running to cancel"
-    assert len(summary.lost_workers) >= 1
+    proc = MarkedHNLProcessor(str(done))
+    out, summary = run_fileset(proc, fs, RunOptions(CHUNK, status=False), opts)
+    killer.join()
+    assert cancelled, "no SLURM job was cancelled mid-run"
+    assert len(summary.lost_workers) >= 1, summary
     assert {ds: sum(f.values()) for ds, f in out["processed"].items()} == {
         ds: sum(f.values()) for ds, f in ref["processed"].items()
     }
@@ -260,4 +266,14 @@ def test_hnl_processor_on_slurm_over_xrootd_with_a_worker_killed(
             assert got[key] == pytest.approx((w, w2), rel=1e-9, abs=1e-12), (name, key)
     for ds, flow in ref["cutflow"].items():
         for step, row in flow["all"].items():
-            np.testing.assert_allclose(out["cutflow"][ds]["all"][step], row, rtol=1e-9)
+            assert out["cutflow"][ds]["all"][step] == pytest.approx(row, rel=1e-9), (ds, step)
+
+
+def _entries(fileset) -> dict[str, int]:
+    import uproot
+
+    return {
+        p: uproot.open(p)[t].num_entries
+        for spec in fileset.values()
+        for p, t in spec["files"].items()
+    }

@@ -19,6 +19,8 @@ import numpy as np
 import uproot
 from coffea import processor
 
+from hnl_coffea.processors import HNLProcessor
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 PT_EDGES = (12, 0.0, 120.0)
@@ -111,3 +113,19 @@ def write_fileset(folder: Path, layout: dict[str, list[int]], seed: int = 1) -> 
     out = folder / "fileset.json"
     out.write_text(json.dumps(fileset, indent=1))
     return out, refs
+
+
+class MarkedHNLProcessor(HNLProcessor):
+    """``HNLProcessor`` that leaves one empty file per finished chunk in ``touch_dir``,
+    named ``<SLURM job id>.<file>.<entry start>``, so a drill can follow the run."""
+
+    def __init__(self, touch_dir: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.touch_dir = touch_dir
+
+    def process(self, events):
+        out = super().process(events)
+        md = events.metadata
+        job = os.environ.get("SLURM_JOB_ID", "local")
+        (Path(self.touch_dir) / f"{job}.{Path(md['filename']).name}.{md['entrystart']}").touch()
+        return out

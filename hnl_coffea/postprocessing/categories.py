@@ -35,7 +35,7 @@ __all__ = [
     "nominal",
     "plot_masses",
     "project",
-    "select",
+    "take_categories",
     "usable_templates",
 ]
 
@@ -82,7 +82,7 @@ class BinnedCategory:
         return sum(nominal(h).values() for h in self.backgrounds.values())
 
 
-def select(h: hist.Hist, **cats: str | float | None) -> hist.Hist:
+def take_categories(h: hist.Hist, **cats: str | float | None) -> hist.Hist:
     """Slice categorical axes by value, removing them; a missing category gives zeros."""
     idx: dict = {}
     missing = False
@@ -106,7 +106,7 @@ def select(h: hist.Hist, **cats: str | float | None) -> hist.Hist:
 
 def nominal(h: hist.Hist) -> hist.Hist:
     """The nominal variation of a histogram with a ``systematic`` axis (zeros if absent)."""
-    return select(h, systematic=NOMINAL)
+    return take_categories(h, systematic=NOMINAL)
 
 
 def masses_for(ph: ProcessHists, h: hist.Hist) -> list[float]:
@@ -160,7 +160,7 @@ def _has_syst(h: hist.Hist) -> bool:
 
 def project(h: hist.Hist, region: str, channel: str | None) -> hist.Hist:
     """``h`` in one region and channel (``None``: summed over channels), mhyp-free."""
-    out = select(h, region=region, channel=channel)
+    out = take_categories(h, region=region, channel=channel)
     if channel is None and "channel" in [a.name for a in out.axes]:
         out = out[{"channel": sum}]
     return out
@@ -190,11 +190,11 @@ def bin_category(
     if scheme not in SCHEMES:
         raise ValueError(f"unknown binning scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     cut = {"region": region, "channel": channel, "mhyp": mass}
-    bkgs = {p: select(h, **cut) for p, h in ph.backgrounds.items()}
+    bkgs = {p: take_categories(h, **cut) for p, h in ph.backgrounds.items()}
     sig_full = ph.signal_at(mass)
     if sig_full is None:
         raise ValueError(f"no signal sample with m_hnl = {mass:g} GeV")
-    sig = select(sig_full, **cut)
+    sig = take_categories(sig_full, **cut)
     s_nom = nominal(sig)
     b_nom = [nominal(h) for h in bkgs.values()]
     fine = s_nom.axes[-1].edges
@@ -215,7 +215,7 @@ def bin_category(
         )
     data = None
     if ph.data is not None:
-        data = rebin(select(ph.data, **cut), edges)
+        data = rebin(take_categories(ph.data, **cut), edges)
     backgrounds, notes = usable_templates(
         {p: rebin(h, edges) for p, h in bkgs.items()}, f"{channel} m={mass:g}: "
     )

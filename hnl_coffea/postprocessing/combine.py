@@ -35,7 +35,7 @@ import uproot
 
 from ..config import AnalysisConfig
 from ..progress import Steps
-from .categories import BinnedCategory, clip_negative_bins, nominal, select
+from .categories import BinnedCategory, clip_negative_bins, nominal, take_categories
 from .nuisances import era_nuisance, lnn_uncertainties
 
 __all__ = [
@@ -108,8 +108,12 @@ def _templates(
         out[proc] = clip_negative(nominal(h), f"{ch.name}/{proc}")
         systs[proc] = set()
         for syst in shape_systematics(h):
-            up = clip_negative(select(h, systematic=f"{syst}Up"), f"{ch.name}/{proc}_{syst}Up")
-            dn = clip_negative(select(h, systematic=f"{syst}Down"), f"{ch.name}/{proc}_{syst}Down")
+            up = clip_negative(
+                take_categories(h, systematic=f"{syst}Up"), f"{ch.name}/{proc}_{syst}Up"
+            )
+            dn = clip_negative(
+                take_categories(h, systematic=f"{syst}Down"), f"{ch.name}/{proc}_{syst}Down"
+            )
             if _integral(up) > 0 and _integral(dn) > 0 and _integral(out[proc]) > 0:
                 name = rename(syst)
                 out[f"{proc}_{name}Up"], out[f"{proc}_{name}Down"] = up, dn

@@ -25,7 +25,7 @@ import hist
 import numpy as np
 
 from ..histograms import MC_DOWN, MC_UP, NOMINAL
-from .categories import select
+from .categories import take_categories
 
 __all__ = ["MCDropoutUncertainty", "mc_dropout_uncertainty", "sigma_profile"]
 
@@ -64,7 +64,7 @@ def mc_dropout_uncertainty(h: hist.Hist) -> MCDropoutUncertainty:
             f"histogram has no {', '.join(missing)} variation: fill it with "
             "models.mc_dropout_passes > 0 (score_<model>_mc)"
         )
-    values = {s: select(h, systematic=s).values() for s in (NOMINAL, MC_UP, MC_DOWN)}
+    values = {s: take_categories(h, systematic=s).values() for s in (NOMINAL, MC_UP, MC_DOWN)}
     return MCDropoutUncertainty(values[NOMINAL], values[MC_UP], values[MC_DOWN])
 
 

@@ -33,7 +33,7 @@ from .categories import (
     nominal,
     plot_masses,
     project,
-    select,
+    take_categories,
     usable_templates,
 )
 from .combine import shape_systematics
@@ -94,7 +94,7 @@ def run_style(
 
 def _var(h: hist.Hist, name: str) -> np.ndarray:
     if name in list(h.axes["systematic"]):
-        return select(h, systematic=name).values()
+        return take_categories(h, systematic=name).values()
     return nominal(h).values()
 
 

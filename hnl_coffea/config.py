@@ -117,7 +117,6 @@ class JetCuts(_Model):
     abs_eta_max: float = 2.5
     jet_id: Literal["loose", "tight", "tightlepveto"] = "tight"
     btag_wp: Literal["loose", "medium", "tight"] = "medium"
-    bjet_veto: bool = True
 
     _nonneg = field_validator("pt_min", "abs_eta_max")(_positive)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .physics import TAU_DM, TAU_DM_FRAC, beta_by_class, p4_from_xyzt
-from .reco import Collection, Flat, kin_tables, remap, select, stack
+from .reco import Collection, Flat, kin_tables, remap, slots_where, stack
 from .truth import ORIGIN, Truth, Visible
 
 __all__ = ["DEEPTAU_THRESHOLDS", "make_jets", "make_fakes", "make_leptons", "make_taus"]
@@ -95,7 +95,7 @@ def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray, rho: np.
     has_gen[:, :n_true] = True
 
     # GenJet: true jets above 10 GeV
-    gsel = select(valid & has_gen & (gpt > 10.0))
+    gsel = slots_where(valid & has_gen & (gpt > 10.0))
     gsel.sort_by(gsel.take(gpt))
     genjet = Collection(
         gsel.counts,
@@ -110,7 +110,7 @@ def make_jets(rng: np.random.Generator, truth: Truth, n_pu: np.ndarray, rho: np.
     )
     genjet_map = gsel.slot_map(len(slots))
 
-    pre = select(valid & (gpt > 8.0))
+    pre = slots_where(valid & (gpt > 8.0))
     pt0 = pre.take(gpt)
     res = np.sqrt((1.0 / np.sqrt(pt0)) ** 2 + 0.05**2)
     pt = pt0 * np.clip(rng.normal(1.0, res), 0.3, None)
@@ -303,7 +303,7 @@ def make_leptons(rng, slots: _Slots, flavour: int, n_pu, jet_map, gen_map) -> Co
     """Muons (13) or electrons (11): smearing, acceptance, IDs, isolation, impact parameters."""
     is_mu = flavour == 13
     eff = 0.97 if is_mu else 0.92
-    pre = select((slots.kind == flavour) & (slots.pt > 3.0))
+    pre = slots_where((slots.kind == flavour) & (slots.pt > 3.0))
     m0 = len(pre.ev)
     pt = pre.take(slots.pt) * np.clip(rng.normal(1.0, 0.012 if is_mu else 0.025, m0), 0.5, None)
     eta, phi = _smear_dir(rng, pre.take(slots.eta), pre.take(slots.phi), 0.001)
@@ -371,7 +371,7 @@ def make_taus(rng, slots: _Slots, n_pu, jet_map, gen_map) -> Collection:
     u = rng.random(slots.kind.shape)
     lepfake = ((slots.kind == 11) & (u < 0.03)) | ((slots.kind == 13) & (u < 0.01))
     reco_eff = np.where(genuine, 0.85, 1.0)
-    pre = select((genuine | jetfake | lepfake) & (rng.random(slots.kind.shape) < reco_eff))
+    pre = slots_where((genuine | jetfake | lepfake) & (rng.random(slots.kind.shape) < reco_eff))
     m0 = len(pre.ev)
     kind = pre.take(slots.kind)
     src = np.where(pre.take(genuine), 5, np.where(pre.take(jetfake), 0, kind))

@@ -12,7 +12,7 @@ from ..config import EraConfig
 from ..triggers import path_applies
 from .detector import _Slots, make_fakes, make_jets, make_leptons, make_taus
 from .jetmet import add_jet_met, toy_jet_id_recipe
-from .reco import Collection, ptetaphim, select, stack, take_p4
+from .reco import Collection, ptetaphim, slots_where, stack, take_p4
 from .truth import Truth
 
 __all__ = ["Chunk", "simulate"]
@@ -35,7 +35,7 @@ class Chunk:
 def _gen_record(truth: Truth) -> tuple[Collection, np.ndarray, Collection]:
     """GenPart (valid slots, mother links remapped) and GenVisTau; returns the slot map too."""
     valid = stack(truth.gen_valid)
-    sel = select(valid)
+    sel = slots_where(valid)
     smap = sel.slot_map(valid.shape[1])
     # four-vector components of the selected slots only, then collider coordinates
     pt, eta, phi, mass = ptetaphim(*take_p4(sel, truth.gen_p4))
@@ -64,7 +64,7 @@ def _gen_record(truth: Truth) -> tuple[Collection, np.ndarray, Collection]:
     if truth.vistau:
         slots = [slot for slot, _ in truth.vistau]
         decays = [dec for _, dec in truth.vistau]
-        vsel = select(stack([truth.tau_slots[s] & (d.kind == 15) for s, d in truth.vistau]))
+        vsel = slots_where(stack([truth.tau_slots[s] & (d.kind == 15) for s, d in truth.vistau]))
         vpt, veta, vphi, vmass = ptetaphim(*take_p4(vsel, [d.visible for d in decays]))
         charge = stack([-np.sign(truth.gen_pdg[s]) for s in slots], np.int32)
         vistau = Collection(

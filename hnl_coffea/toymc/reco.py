@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import vector
 
-__all__ = ["Collection", "Flat", "select", "stack", "p4_tables", "ptetaphim", "kin_tables"]
+__all__ = ["Collection", "Flat", "slots_where", "stack", "p4_tables", "ptetaphim", "kin_tables"]
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Flat:
         return out
 
 
-def select(mask: np.ndarray) -> Flat:
+def slots_where(mask: np.ndarray) -> Flat:
     """The (event, slot) pairs where ``mask`` is true, event-major."""
     ev, slot = np.nonzero(mask)
     return Flat(mask.shape[0], ev, slot)
@@ -114,7 +114,7 @@ def ptetaphim(px, py, pz, e) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 def kin_tables(p4s: list, valid: np.ndarray) -> tuple[np.ndarray, ...]:
     """(event × slot) tables of pT, η, φ, mass, computed where ``valid`` (0 elsewhere)."""
-    sel = select(valid)
+    sel = slots_where(valid)
     flat = ptetaphim(*take_p4(sel, p4s))
     out = []
     for values in flat:

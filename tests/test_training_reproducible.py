@@ -21,6 +21,7 @@ def _digest(folder: Path) -> dict[str, str]:
     return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in files}
 
 
+@pytest.mark.slow  # two trainings, ~90 s: pytest -m slow
 def test_same_seed_and_data_give_identical_artifacts(tmp_path, cfg):
     """Two trainings in different folders: byte-identical weights, sidecars, comparison
     (a sidecar used to record the absolute path of the training folder)."""

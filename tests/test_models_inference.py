@@ -272,6 +272,7 @@ def _run_processor(runner, files, executor):
     return run(fileset, proc, treename="Events")
 
 
+@pytest.mark.slow  # ~30 s: models in futures and Dask executors (pytest -m slow)
 def test_runner_inside_coffea_executors(parametric, shared_nanoaod):
     from coffea import processor
 

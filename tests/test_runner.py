@@ -75,6 +75,7 @@ def _assert_same(a: dict, b: dict) -> None:
         np.testing.assert_allclose(ha[ds, :].variances(), hb[ds, :].variances(), rtol=1e-12)
 
 
+@pytest.mark.slow  # ~11 s (pytest -m slow); executors agree also in test_processor_executors
 def test_iterative_futures_and_local_dask_agree(toy):
     fileset = toy[0]
     ref, _ = run_fileset(ToyProcessor(), fileset, _opts())

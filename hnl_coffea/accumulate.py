@@ -106,7 +106,8 @@ def add_histograms(total: hist.Hist, other: hist.Hist) -> hist.Hist:
     if total.axes == other.axes:
         total += other
         return total
-    if any(c not in set(a) for a, b in zip(total.axes, other.axes) if a != b for c in b):
+    differing = [(set(a), b) for a, b in zip(total.axes, other.axes) if a != b]
+    if any(c not in known for known, b in differing for c in b):
         grown = _union([total, other])
         _add_by_label(grown, total)
         total = grown

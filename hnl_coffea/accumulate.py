@@ -13,16 +13,37 @@ O(N²) bins. :class:`HistogramSet`, the ``"hists"`` entry of a processor output,
 keeps one part per dataset while coffea accumulates chunk outputs (each chunk is added to
 its own dataset's part) and joins the parts once, with :func:`sum_histograms`, when a
 histogram is read.
+
+At analysis scale the parts themselves outgrow memory (a score histogram with 16 mass
+hypotheses and 40 systematics is ~30 MB per dataset; 400 datasets are 12 GB).
+:meth:`HistogramSet.spill` writes every part held in memory to a file of its own and keeps
+only a reference (:class:`StoredPart`); :meth:`HistogramSet.parts` yields the parts one at
+a time, so consumers that work dataset by dataset (saving an output, normalising it) never
+hold more than one part. :func:`hnl_coffea.runner.run_fileset` spills between rounds of
+datasets when the histograms in memory exceed its budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+import contextlib
+import itertools
+import os
+import weakref
+from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import hist
 import numpy as np
 
-__all__ = ["HistogramSet", "add_histograms", "sum_histograms"]
+__all__ = [
+    "FileOwner",
+    "HistogramSet",
+    "StoredPart",
+    "add_histograms",
+    "hist_nbytes",
+    "sum_histograms",
+]
 
 _CATEGORY = (hist.axis.StrCategory, hist.axis.IntCategory)
 
@@ -129,9 +150,81 @@ def sum_histograms(hists: Iterable[hist.Hist]) -> hist.Hist:
     return total
 
 
+def hist_nbytes(h: hist.Hist) -> int:
+    """Bytes of a histogram's storage (flow bins included)."""
+    return int(h.view(flow=True).nbytes)
+
+
 def _dataset_key(h: hist.Hist) -> tuple:
     names = [ax.name for ax in h.axes]
     return tuple(h.axes["dataset"]) if "dataset" in names else ()
+
+
+_SPILLED = itertools.count()
+
+
+class FileOwner:
+    """Removes a file once nothing refers to this object (the parts spilled into it);
+    ``keep`` (e.g. the temporary folder the file is in) lives at least as long."""
+
+    def __init__(self, path: str | os.PathLike[str], keep: object = None) -> None:
+        self.path = Path(path)
+        self.keep = keep
+        weakref.finalize(self, _remove, str(self.path))
+
+    def __deepcopy__(self, memo: dict) -> FileOwner:  # one owner per file, shared by copies
+        return self
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@dataclass(frozen=True, eq=False)
+class StoredPart:
+    """One part of a :class:`HistogramSet` kept in a file instead of in memory.
+
+    ``path`` is an hnl-coffea output zip and ``member`` the histogram's id in it (see
+    :mod:`hnl_coffea.outputs`); ``key`` the part's dataset labels. ``owner`` (a
+    :class:`FileOwner`) removes the file once no part refers to it. Reading a file that
+    changed since the part was made is refused."""
+
+    path: Path
+    member: str
+    key: tuple
+    nbytes: int
+    owner: FileOwner | None = None
+    stamp: tuple[int, int] = field(default=(0, 0), repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path).resolve())
+        object.__setattr__(self, "stamp", _stamp(self.path))
+
+    def __deepcopy__(self, memo: dict) -> StoredPart:  # immutable: copies share the file
+        return self
+
+    def load(self) -> hist.Hist:
+        from .outputs import OutputFileError, load_histogram
+
+        if _stamp(self.path) != self.stamp:
+            raise OutputFileError(
+                f"{self.path} changed after it was read; its histograms are no longer valid"
+            )
+        return load_histogram(self.path, self.member)
+
+
+def _load(part: hist.Hist | StoredPart) -> hist.Hist:
+    return part.load() if isinstance(part, StoredPart) else part
+
+
+def _key(part: hist.Hist | StoredPart) -> tuple:
+    return part.key if isinstance(part, StoredPart) else _dataset_key(part)
 
 
 class HistogramSet(MutableMapping[str, hist.Hist]):
@@ -139,17 +232,25 @@ class HistogramSet(MutableMapping[str, hist.Hist]):
 
     coffea's accumulation (``processor.accumulate``) adds two sets name by name, keeping one
     part per set of ``dataset`` labels (one per dataset for chunk outputs); reading a
-    histogram joins its parts once. Saved outputs hold the joined histograms."""
+    histogram joins its parts once. Parts may live in files (:meth:`spill`); :meth:`parts`
+    reads them one at a time. Saved outputs keep the parts (see :mod:`hnl_coffea.outputs`)."""
 
     def __init__(self, hists: Mapping[str, hist.Hist] | None = None) -> None:
-        self._parts: dict[str, list[hist.Hist]] = {}
+        self._parts: dict[str, list[hist.Hist | StoredPart]] = {}
         for name, h in (hists or {}).items():
             self[name] = h
 
+    @classmethod
+    def from_parts(cls, parts: Mapping[str, Iterable[hist.Hist | StoredPart]]) -> HistogramSet:
+        """A set whose histogram ``name`` is the sum of ``parts[name]``."""
+        out = cls()
+        out._parts = {name: list(p) for name, p in parts.items()}
+        return out
+
     def __getitem__(self, name: str) -> hist.Hist:
         parts = self._parts[name]
-        if len(parts) > 1:
-            parts[:] = [sum_histograms(parts)]
+        if len(parts) > 1 or isinstance(parts[0], StoredPart):
+            parts[:] = [sum_histograms(_load(p) for p in parts)]
         return parts[0]
 
     def __setitem__(self, name: str, h: hist.Hist) -> None:
@@ -167,21 +268,65 @@ class HistogramSet(MutableMapping[str, hist.Hist]):
     def __repr__(self) -> str:
         return f"HistogramSet({', '.join(self._parts)})"
 
+    def parts(self, name: str, datasets: Collection[str] | None = None) -> Iterator[hist.Hist]:
+        """The parts of histogram ``name`` (one per set of dataset labels), read one at a
+        time; their sum is ``self[name]``. With ``datasets``: only the parts that hold one
+        of them."""
+        for p in self._parts[name]:
+            key = _key(p)
+            if datasets is None or not key or any(d in datasets for d in key):
+                yield _load(p)
+
+    def raw_parts(self, name: str) -> list[hist.Hist | StoredPart]:
+        """The parts of ``name`` as held: histograms in memory or :class:`StoredPart`."""
+        return list(self._parts[name])
+
+    def memory_nbytes(self) -> int:
+        """Bytes of histogram storage held in memory (stored parts not counted)."""
+        return sum(
+            hist_nbytes(p) for ps in self._parts.values() for p in ps if isinstance(p, hist.Hist)
+        )
+
+    def spill(self, folder: str | os.PathLike[str], keep: object = None) -> int:
+        """Write every part held in memory to its own file in ``folder`` and keep a
+        :class:`StoredPart` instead; returns the bytes moved out of memory. The files are
+        removed when nothing refers to them any more (``keep``: see :class:`FileOwner`)."""
+        from .outputs import save_output
+
+        folder = Path(folder)
+        moved = 0
+        for parts in self._parts.values():
+            for i, p in enumerate(parts):
+                if not isinstance(p, hist.Hist):
+                    continue
+                path = folder / f"part-{os.getpid()}-{next(_SPILLED)}.zip"
+                save_output({"hist": p}, path)
+                nbytes = hist_nbytes(p)
+                parts[i] = StoredPart(path, "h0", _dataset_key(p), nbytes, FileOwner(path, keep))
+                moved += nbytes
+        return moved
+
     def __iadd__(self, other: Mapping[str, hist.Hist]) -> HistogramSet:
         theirs = (
             other._parts if isinstance(other, HistogramSet) else {k: [v] for k, v in other.items()}
         )
         for name, incoming in theirs.items():
             # keyed now: a part's dataset labels change when it is filled
-            mine = {_dataset_key(h): h for h in self._parts.get(name, [])}
+            mine = {_key(h): h for h in self._parts.get(name, [])}
             for h in incoming:
-                key = _dataset_key(h)
-                mine[key] = add_histograms(mine[key], h) if key in mine else h.copy()
+                key = _key(h)
+                if key in mine:
+                    mine[key] = add_histograms(_load(mine[key]), _load(h))
+                else:
+                    mine[key] = h.copy() if isinstance(h, hist.Hist) else h
             self._parts[name] = list(mine.values())
         return self
 
     def __add__(self, other: Mapping[str, hist.Hist]) -> HistogramSet:
         out = HistogramSet()
-        out._parts = {k: [h.copy() for h in v] for k, v in self._parts.items()}
+        out._parts = {
+            k: [h.copy() if isinstance(h, hist.Hist) else h for h in v]
+            for k, v in self._parts.items()
+        }
         out += other
         return out

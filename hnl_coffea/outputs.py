@@ -7,7 +7,9 @@ An output file is a plain zip archive (list it with any zip tool):
   ``{"@hist": "h3"}`` (a histogram), ``{"@array": "a1.npy"}`` (a numpy array),
   ``{"@set": [...]}``, ``{"@tuple": [...]}``, ``{"@dataset": {...}}`` (dataset metadata that
   merges like :class:`~hnl_coffea.fileset.DatasetInfo`) and ``{"@items": [[key, value], ...]}``
-  (a mapping whose keys are not all strings).
+  (a mapping whose keys are not all strings), ``{"@histset": {NAME: [[ID, [DATASET, ...]],
+  ...]}}`` (a :class:`~hnl_coffea.accumulate.HistogramSet` kept as its per-dataset parts;
+  reading it loads each part only when it is used).
 * ``h<n>.json`` + ``h<n>_*.npy`` — each ``hist.Hist`` in the UHI zip layout (``uhi.io.zip``,
   written through ``hist.serialization``), so ROOT- and Python-side UHI readers understand it.
 * ``a<n>.npy`` — other numpy arrays.
@@ -41,6 +43,7 @@ __all__ = [
     "FORMAT",
     "OutputFileError",
     "check_output_path",
+    "load_histogram",
     "load_output",
     "output_kind",
     "save_output",
@@ -83,10 +86,18 @@ class _Writer:
         self.n_arrays = 0
 
     def encode(self, obj: Any, where: str) -> Any:
+        from .accumulate import HistogramSet
         from .fileset import DatasetInfo
 
         if isinstance(obj, hist.Hist):
             return {"@hist": self._hist(obj)}
+        if isinstance(obj, HistogramSet):  # part by part: never joined nor all in memory
+            return {
+                "@histset": {
+                    name: [[self._hist(h), list(h.axes["dataset"])] for h in obj.parts(name)]
+                    for name in obj
+                }
+            }
         if isinstance(obj, DatasetInfo):
             return {"@dataset": self.encode(dict(obj), where)}
         if isinstance(obj, Mapping):
@@ -273,8 +284,13 @@ def load_output(
     *,
     allow_pickle: bool = False,
     note: Callable[[str], None] | None = None,
+    owner: Any = None,
 ) -> dict[str, Any]:
     """Read a processor output written by :func:`save_output` (no unpickling).
+
+    Histogram sets saved part by part are read lazily: each part is loaded from ``path``
+    when it is used (``owner``, a :class:`~hnl_coffea.accumulate.FileOwner`, removes the
+    file once no part refers to it — for private copies).
 
     A ``coffea.util.save`` pickle is read only with ``allow_pickle=True`` (for your own
     files), after a one-line ``note``. Any unreadable file raises :class:`OutputFileError`.
@@ -309,7 +325,7 @@ def load_output(
                     f"{p}: output format version {index.get('version')!r}; this hnl-coffea reads "
                     f"version {VERSION}"
                 )
-            out = _Reader(zf).decode(index["content"])
+            out = _Reader(zf, p, owner).decode(index["content"])
     except OutputFileError:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as err:
@@ -322,8 +338,10 @@ def load_output(
 
 
 class _Reader:
-    def __init__(self, zf: zipfile.ZipFile) -> None:
+    def __init__(self, zf: zipfile.ZipFile, path: Path, owner: Any = None) -> None:
         self.zf = zf
+        self.path = path
+        self.owner = owner  # a FileOwner when the file is a private copy
 
     def decode(self, obj: Any) -> Any:
         if isinstance(obj, list):
@@ -350,6 +368,31 @@ class _Reader:
 
         return DatasetInfo(self.decode(value))
 
+    def _histset(self, value: Any) -> Any:
+        from .accumulate import HistogramSet, StoredPart
+
+        sizes = {i.filename: i.file_size for i in self.zf.infolist()}
+
+        def part(member: str, labels: list[str]) -> StoredPart:
+            nbytes = sum(n for f, n in sizes.items() if f.startswith(f"{member}_storage_"))
+            return StoredPart(self.path, member, tuple(labels), nbytes, self.owner)
+
+        return HistogramSet.from_parts(
+            {name: [part(m, labels) for m, labels in items] for name, items in value.items()}
+        )
+
+
+def load_histogram(path: str | os.PathLike[str], member: str) -> hist.Hist:
+    """One histogram of an output file, by its id (``h<n>``) in the archive."""
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as zf:
+            return _Reader(zf, p)._hist(member)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as err:
+        raise OutputFileError(
+            f"cannot read histogram {member} of {p}: {type(err).__name__}: {_one_line(err)}"
+        ) from None
+
 
 def _hashable(value: Any) -> Any:
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
@@ -359,6 +402,7 @@ _TAGS: dict[str, Callable[[_Reader, Any], Any]] = {
     "@hist": _Reader._hist,
     "@array": _Reader._array,
     "@dataset": _Reader._dataset,
+    "@histset": _Reader._histset,
     "@set": lambda r, v: {_hashable(r.decode(x)) for x in v},
     "@tuple": lambda r, v: tuple(r.decode(x) for x in v),
     "@items": lambda r, v: {_hashable(r.decode(k)): r.decode(x) for k, x in v},

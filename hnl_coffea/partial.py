@@ -10,11 +10,13 @@ those files and adds its own output, so the final result is the same as in one g
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .accumulate import HistogramSet
+from .accumulate import FileOwner, HistogramSet
 from .outputs import load_output, save_output
 
 __all__ = ["default_partial_path", "load_partial", "save_partial"]
@@ -36,10 +38,17 @@ def save_partial(
 
 def load_partial(path: str | os.PathLike[str]) -> tuple[dict[str, Any], set[tuple[str, str]]]:
     """``(accumulator, {(dataset, file) done})`` from :func:`save_partial`'s file."""
-    state = load_output(path)
+    # read from a private copy: the histograms are loaded lazily, and the next round's save
+    # replaces ``path``
+    p = Path(path)
+    fd, copy = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".read")
+    os.close(fd)
+    shutil.copyfile(p, copy)
+    state = load_output(copy, owner=FileOwner(copy))
     if set(state) != {"accumulator", "done"}:
         raise ValueError(f"{path} is not a partial result of hnl-coffea run")
     acc = state["accumulator"]
-    if isinstance(acc.get("hists"), Mapping):  # added like the processor's own outputs
-        acc["hists"] = HistogramSet(acc["hists"])
+    hists = acc.get("hists")
+    if isinstance(hists, Mapping) and not isinstance(hists, HistogramSet):
+        acc["hists"] = HistogramSet(hists)  # added like the processor's own outputs
     return acc, {(str(ds), str(f)) for ds, f in state["done"]}

@@ -25,18 +25,23 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hist
 import numpy as np
 import uproot
 from coffea import processor
 from coffea.nanoevents import NanoAODSchema
 
+from .accumulate import HistogramSet, hist_nbytes
 from .chunks import CountingProcessor, failed_chunks_message, file_cause, reason
 from .executors import Backend, ExecutorOptions, open_backend
 from .partial import load_partial, save_partial
@@ -75,6 +80,13 @@ class RunOptions:
     partial: str | None = None
     rounds: int = 10  # with ``partial``: process the files in up to this many rounds
     resume: bool = False  # continue from ``partial`` (skip the files it lists as done)
+    #: Histogram storage (MB) a round may hold: the first round is the first dataset's
+    #: files; from its output size each later round takes as many datasets as fit, and
+    #: after each round the histograms in memory beyond this are written to ``spill_dir``.
+    memory_mb: float = 500.0
+    #: Where histograms are spilled (default: a temporary folder); the parts are read back
+    #: one at a time (see :mod:`hnl_coffea.accumulate`) and removed when no longer used.
+    spill_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.chunksize < 1:
@@ -87,6 +99,8 @@ class RunOptions:
             raise ValueError(f"rounds must be ≥ 1, got {self.rounds}")
         if self.resume and not self.partial:
             raise ValueError("resume needs the partial result's path (partial=...)")
+        if not self.memory_mb > 0:
+            raise ValueError(f"memory_mb must be > 0, got {self.memory_mb}")
 
 
 def _num_entries(path: str, treename: str, timeout: int, retries: int) -> int:
@@ -232,9 +246,12 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar
     todo = [it for it in items if it not in done]
     bar.advance(len(done), sum(sum(f.values()) for f in acc.get("counts", {}).values()))
     n_rounds = min(opts.rounds, len(todo)) if opts.partial else 1
-    groups = [todo[i::n_rounds] for i in range(n_rounds)] if todo else []
-    n_chunks = 0
-    for i, group in enumerate(groups):
+    per_round = -(-len(todo) // n_rounds) if todo else 0  # files per round (ceil)
+    budget = opts.memory_mb * 2**20
+    n_chunks, max_datasets, spill = 0, 1, None  # first round: one dataset, to learn its size
+    while todo:
+        group = _next_round(todo, per_round, max_datasets)
+        todo = todo[len(group) :]
         sub = {ds: {**good[ds], "files": {}} for ds, _ in group}
         for ds, path in group:
             sub[ds]["files"][path] = good[ds]["files"][path]
@@ -244,13 +261,67 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar
                 raise RunError(failed_chunks_message(out["failed"]))
         except RunError as err:
             raise RunError(_stopped(str(err), acc, done, len(items), opts)) from err
-        acc = processor.accumulate([acc, out]) if acc else out
+        max_datasets = max(1, int(budget // max(_bytes_per_dataset(out), 1)))
+        acc = processor.accumulate([out], acc) if acc else out
         done.update(group)
         n_chunks += n
         bar.advance(len(group), sum(sum(f.values()) for f in out.get("counts", {}).values()))
-        if opts.partial and i < len(groups) - 1:
+        sets = list(_histogram_sets(acc))
+        if todo and sum(h.memory_nbytes() for h in sets) > budget:
+            spill = spill or _SpillFolder(opts)
+            for hists in sets:
+                hists.spill(spill.name, keep=spill)
+        if opts.partial and todo:
             save_partial(opts.partial, acc, done)
     return acc, n_chunks, _lost_workers(backend, t0)
+
+
+def _next_round(todo: list[tuple[str, str]], n_files: int, max_datasets: int) -> list:
+    """The next round: up to ``n_files`` files of ``todo`` (ordered by dataset) from at
+    most ``max_datasets`` datasets."""
+    seen: set[str] = set()
+    group = []
+    for ds, path in todo[:n_files]:
+        if ds not in seen and len(seen) == max_datasets:
+            break
+        seen.add(ds)
+        group.append((ds, path))
+    return group
+
+
+def _histogram_sets(acc: Any):
+    """Every :class:`HistogramSet` in a (nested) output."""
+    if isinstance(acc, HistogramSet):
+        yield acc
+    elif isinstance(acc, Mapping):
+        for value in acc.values():
+            yield from _histogram_sets(value)
+
+
+def _bytes_per_dataset(out: Mapping[str, Any]) -> int:
+    """The largest histogram storage one dataset takes in a round's output."""
+    per: dict[str, int] = {}
+    for hists in _histogram_sets(out):
+        for name in hists:
+            for part in hists.raw_parts(name):
+                if isinstance(part, hist.Hist):
+                    labels = list(part.axes["dataset"]) if "dataset" in part.axes.name else [""]
+                    for ds in labels:
+                        per[ds] = per.get(ds, 0) + hist_nbytes(part) // max(len(labels), 1)
+    return max(per.values(), default=0)
+
+
+class _SpillFolder:
+    """The folder histograms are spilled to: ``opts.spill_dir``, or a temporary one that is
+    removed once no spilled part refers to it."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        if opts.spill_dir:
+            Path(opts.spill_dir).mkdir(parents=True, exist_ok=True)
+            self.name = opts.spill_dir
+        else:
+            self.name = tempfile.mkdtemp(prefix="hnl-coffea-spill-")
+            weakref.finalize(self, shutil.rmtree, self.name, ignore_errors=True)
 
 
 def _stopped(why: str, acc: dict, done: set, n_files: int, opts: RunOptions) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from integration.toyproc import PT_EDGES, ToyProcessor, write_fileset
 
+from hnl_coffea.accumulate import StoredPart
 from hnl_coffea.cli import main
 from hnl_coffea.executors import ExecutorOptions, open_backend
 from hnl_coffea.outputs import load_output as load
@@ -221,3 +223,25 @@ def test_cli_run_bad_file_is_one_line_error(toy, tmp_path):
     assert "gone.root" in res.output and "unreadable" in res.output
     res = CliRunner().invoke(main, [*args[:-2], "--processor", "nope:Nothing", "-o", "x"])
     assert res.exit_code != 0 and "nope:Nothing" in res.output
+
+
+def test_rounds_of_datasets_spill_histograms_beyond_the_memory_budget(toy, tmp_path):
+    """A budget smaller than one dataset's histograms: every round takes one dataset and
+    the finished datasets' histograms go to files; the result is the one-round result."""
+    fileset, refs, _ = toy
+    ref, _ = run_fileset(ToyProcessor(hist_set=True), fileset, _opts())
+    spill = tmp_path / "spill"
+    opts = _opts(memory_mb=1e-6, spill_dir=str(spill))
+    out, summary = run_fileset(ToyProcessor(hist_set=True), fileset, opts)
+    stored = [p for p in out["hists"].raw_parts("muon_pt") if isinstance(p, StoredPart)]
+    assert [p.key for p in stored] == [("WZ",)]  # spilled after its round; the last is held
+    assert stored[0].path.parent == spill.resolve()
+    for ds, spec in fileset.items():
+        pts = [x for f in spec["files"] for x in refs[f]["pts"]]
+        assert list(out["hists"]["muon_pt"][ds, :].values()) == _ref_hist(pts)
+        assert out["processed"][ds] == ref["processed"][ds]
+    assert out["hists"]["muon_pt"] == ref["hists"]["muon_pt"]
+    assert summary.n_chunks == 4
+    del out, stored
+    gc.collect()
+    assert list(spill.iterdir()) == []  # spilled files go with the last part using them

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import AnalysisConfig
 from ..histograms import NOMINAL
 from .binning import BinningWarning, constant_signal_edges, increasing_signal_edges, rebin
-from .normalise import ProcessHists
+from .normalise import ProcessHists, histogram_parts
 from .ranking import FALLBACK_ORDER
 
 __all__ = [
@@ -288,7 +288,7 @@ def binned_categories(
             ph = norm.get(disc)
             if ph is None or not any(h.values().sum() != 0 for h in ph.backgrounds.values()):
                 continue
-            for mass in masses_for(ph, output["hists"][disc]):
+            for mass in masses_for(ph, next(histogram_parts(output["hists"], disc))):
                 for ch in cfg.channel_names:
                     cats.append(
                         bin_category(ph, disc, ch, mass, region=pp.signal_region,

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import hist
+import numpy as np
 
+from ..accumulate import HistogramSet
 from ..config import AnalysisConfig
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "dataset_era",
     "dataset_scales",
     "output_eras",
+    "at_own_hypothesis",
     "group_processes",
+    "histogram_parts",
     "luminosity_fb",
     "normalise_output",
     "sumw_differences",
@@ -77,6 +81,8 @@ def validate_output(output: Any) -> None:
             raise OutputError(f"processor output has no {key!r} entry; keys: {', '.join(output)}")
     if not isinstance(output["hists"], Mapping):
         raise OutputError("processor output 'hists' must be a dict of hist.Hist")
+    if isinstance(output["hists"], HistogramSet):
+        return  # histograms by construction, read part by part where they are used
     for name, h in output["hists"].items():
         if not isinstance(h, hist.Hist):
             raise OutputError(f"histogram {name!r} is a {type(h).__name__}, not a hist.Hist")
@@ -140,15 +146,38 @@ def dataset_scales(output: Mapping[str, Any], cfg: AnalysisConfig) -> dict[str, 
     }
 
 
+def histogram_parts(
+    hists: Mapping[str, hist.Hist], name: str, datasets: Collection[str] | None = None
+) -> Iterator[hist.Hist]:
+    """Histogram ``name`` of an output as parts that sum to it: one per dataset, read one at
+    a time, for a :class:`~hnl_coffea.accumulate.HistogramSet` (only parts holding one of
+    ``datasets`` when given); else the histogram itself."""
+    if isinstance(hists, HistogramSet):
+        return hists.parts(name, datasets)
+    return iter([hists[name]])
+
+
 def group_processes(
-    h: hist.Hist,
+    h: hist.Hist | Iterable[hist.Hist],
     datasets: Mapping[str, Mapping[str, Any]],
     scales: Mapping[str, float],
     keep: Collection[str] | None = None,
 ) -> ProcessHists:
-    """Split ``h`` by its ``dataset`` axis into normalised backgrounds, signals and data
-    (only the datasets in ``keep`` when given)."""
+    """Split ``h`` (or the sum of the parts ``h`` yields) by its ``dataset`` axis into
+    normalised backgrounds, signals and data (only the datasets in ``keep`` when given)."""
     out = ProcessHists()
+    for part in [h] if isinstance(h, hist.Hist) else h:
+        _group_into(out, part, datasets, scales, keep)
+    return out
+
+
+def _group_into(
+    out: ProcessHists,
+    h: hist.Hist,
+    datasets: Mapping[str, Mapping[str, Any]],
+    scales: Mapping[str, float],
+    keep: Collection[str] | None,
+) -> None:
     for name in h.axes["dataset"]:
         if name not in datasets:
             raise OutputError(f"dataset {name!r} is in the histograms but has no metadata")
@@ -165,6 +194,7 @@ def group_processes(
             if m is None:
                 raise OutputError(f"signal dataset {name!r} has no m_hnl in its metadata")
             m = float(m)
+            part = at_own_hypothesis(part, m)
             out.signals[m] = part if m not in out.signals else out.signals[m] + part
             out.signal_names.setdefault(m, str(meta.get("process") or "HNL"))
         else:
@@ -172,6 +202,28 @@ def group_processes(
             out.backgrounds[proc] = (
                 part if proc not in out.backgrounds else out.backgrounds[proc] + part
             )
+
+
+def at_own_hypothesis(h: hist.Hist, mass: float) -> hist.Hist:
+    """A signal histogram with an ``mhyp`` axis cut to the sample's own mass hypothesis
+    (the only one templates use); unchanged without that axis or hypothesis. A signal
+    sample filled at 16 hypotheses otherwise costs 16 times the memory it needs."""
+    if "mhyp" not in h.axes.name:
+        return h
+    ax = h.axes["mhyp"]
+    m = int(round(mass))
+    if m not in list(ax):
+        return h
+    k = h.axes.name.index("mhyp")
+    axes = [hist.axis.IntCategory([m], name="mhyp", label=ax.label) if i == k else a
+            for i, a in enumerate(h.axes)]  # fmt: skip
+    out = hist.Hist(*axes, storage=h.storage_type())
+    src, dst = h.view(flow=True), out.view(flow=True)
+    at = [slice(None)] * h.ndim
+    at[k] = slice(0, 1)
+    for f in src.dtype.names or (None,):
+        s_f, d_f = (src, dst) if f is None else (src[f], dst[f])
+        d_f[tuple(at)] = np.take(s_f, [ax.index(m)], axis=k)
     return out
 
 
@@ -201,7 +253,8 @@ def normalise_output(
     keep = None
     if eras is not None:
         keep = {n for n, m in output["datasets"].items() if dataset_era(m, cfg) in set(eras)}
+    hists = output["hists"]
     return {
-        name: group_processes(h, output["datasets"], scales, keep)
-        for name, h in output["hists"].items()
+        name: group_processes(histogram_parts(hists, name, keep), output["datasets"], scales, keep)
+        for name in hists
     }

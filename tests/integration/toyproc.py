@@ -19,6 +19,7 @@ import numpy as np
 import uproot
 from coffea import processor
 
+from hnl_coffea.accumulate import HistogramSet
 from hnl_coffea.processors import HNLProcessor
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -29,9 +30,12 @@ PT_EDGES = (12, 0.0, 120.0)
 class ToyProcessor(processor.ProcessorABC):
     """Counts events per file, sums Muon_pt, histograms muon pT, ≥1-muon cutflow."""
 
-    def __init__(self, cfg=None, sleep: float = 0.0, touch_dir: str | None = None) -> None:
+    def __init__(
+        self, cfg=None, sleep: float = 0.0, touch_dir: str | None = None, hist_set: bool = False
+    ) -> None:
         self.sleep = sleep
         self.touch_dir = touch_dir  # one empty file per processed chunk, to follow progress
+        self.hist_set = hist_set  # histograms in a HistogramSet, as HNLProcessor returns them
 
     def process(self, events):
         if self.sleep:
@@ -49,7 +53,7 @@ class ToyProcessor(processor.ProcessorABC):
         n = len(events)
         n_sel = int(ak.sum(ak.num(pt) >= 1))
         return {
-            "hists": {"muon_pt": h},
+            "hists": HistogramSet({"muon_pt": h}) if self.hist_set else {"muon_pt": h},
             "sum_pt": {ds: float(np.sum(flat, dtype=np.float64))},
             "processed": {ds: {fname: n}},
             "jobs": {os.environ.get("SLURM_JOB_ID", "local"): 1},

@@ -23,6 +23,9 @@ Histogram names (keys of the processor's ``"hists"`` accumulator):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import hist
 import numpy as np
 
@@ -49,12 +52,21 @@ SCORE_HISTS = ("score_parametric", "score_transfer")
 MC_UP, MC_DOWN = "mcdropoutUp", "mcdropoutDown"
 
 
-def category_axes(with_mhyp: bool, mass_hypotheses: tuple[float, ...] = ()) -> list:
-    """The categorical axes every histogram carries (mhyp only for classifier scores)."""
+def category_axes(
+    with_mhyp: bool,
+    mass_hypotheses: tuple[float, ...] = (),
+    *,
+    dataset: Sequence[str] = (),
+    regions: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    systematics: Sequence[str] = (),
+) -> list:
+    """The categorical axes every histogram carries (mhyp only for classifier scores),
+    holding the given labels from the start (they still grow for others)."""
     axes = [
-        hist.axis.StrCategory([], name="dataset", growth=True, label="Dataset"),
-        hist.axis.StrCategory([], name="region", growth=True, label="Region"),
-        hist.axis.StrCategory([], name="channel", growth=True, label="Channel"),
+        hist.axis.StrCategory(list(dataset), name="dataset", growth=True, label="Dataset"),
+        hist.axis.StrCategory(list(regions), name="region", growth=True, label="Region"),
+        hist.axis.StrCategory(list(channels), name="channel", growth=True, label="Channel"),
     ]
     if with_mhyp:
         axes.append(
@@ -62,7 +74,9 @@ def category_axes(with_mhyp: bool, mass_hypotheses: tuple[float, ...] = ()) -> l
                 [int(m) for m in mass_hypotheses], name="mhyp", label=r"$m_{hyp}$ [GeV]"
             )
         )
-    axes.append(hist.axis.StrCategory([], name="systematic", growth=True, label="Systematic"))
+    axes.append(
+        hist.axis.StrCategory(list(systematics), name="systematic", growth=True, label="Systematic")
+    )
     return axes
 
 
@@ -73,36 +87,56 @@ def variable_axis(name: str, binning: Binning) -> hist.axis.Regular:
     )
 
 
-def book_histograms(cfg: AnalysisConfig) -> dict[str, hist.Hist]:
-    """Empty histograms for one chunk, with all axes declared from the configuration."""
+def book_histograms(
+    cfg: AnalysisConfig, *, dataset: str | None = None, systematics: Sequence[str] = ()
+) -> dict[str, hist.Hist]:
+    """Empty histograms for one chunk, with all axes declared from the configuration.
+
+    With ``dataset`` the category axes hold that dataset, every region and channel and the
+    given ``systematics`` from the start: a growing axis copies the whole histogram each
+    time it gains a label, which with ~40 systematics filled one after the other cost more
+    than the filling itself. (The MC-dropout histograms, filled for the nominal selection
+    only, are booked with their own labels.)"""
     h = cfg.histograms
+    labels: dict[str, Any] = {}
+    if dataset is not None:
+        labels = {
+            "dataset": [dataset],
+            "regions": [r.name for r in cfg.regions],
+            "channels": list(cfg.channel_names),
+            "systematics": list(dict.fromkeys([NOMINAL, *systematics])),
+        }
+    nominal_only = {**labels, "systematics": [NOMINAL]} if labels else {}
+    mc_shifts = {**labels, "systematics": [NOMINAL, MC_UP, MC_DOWN]} if labels else {}
+
+    def axes(with_mhyp: bool, **kw: Any) -> list:
+        return category_axes(with_mhyp, cfg.mass_hypotheses if with_mhyp else (), **kw)
+
     out: dict[str, hist.Hist] = {}
     for name in SCORE_HISTS:
         out[name] = hist.Hist(
-            *category_axes(True, cfg.mass_hypotheses),
-            variable_axis("score", h.score),
-            storage=hist.storage.Weight(),
+            *axes(True, **labels), variable_axis("score", h.score), storage=hist.storage.Weight()
         )
     out["mass_regression"] = hist.Hist(
-        *category_axes(False),
+        *axes(False, **labels),
         variable_axis("mass", h.mass_regression),
         storage=hist.storage.Weight(),
     )
     out["mt_total"] = hist.Hist(
-        *category_axes(False), variable_axis("mt_total", h.mt_total), storage=hist.storage.Weight()
+        *axes(False, **labels),
+        variable_axis("mt_total", h.mt_total),
+        storage=hist.storage.Weight(),
     )
     for feat, binning in h.features.items():
         out[f"feature_{feat}"] = hist.Hist(
-            *category_axes(False), variable_axis(feat, binning), storage=hist.storage.Weight()
+            *axes(False, **labels), variable_axis(feat, binning), storage=hist.storage.Weight()
         )
     for mean_name, std_name in mc_dropout_hists(cfg).values():
         out[mean_name] = hist.Hist(
-            *category_axes(True, cfg.mass_hypotheses),
-            variable_axis("score", h.score),
-            storage=hist.storage.Weight(),
+            *axes(True, **mc_shifts), variable_axis("score", h.score), storage=hist.storage.Weight()
         )
         out[std_name] = hist.Hist(
-            *category_axes(True, cfg.mass_hypotheses),
+            *axes(True, **nominal_only),
             variable_axis("score", h.mc_dropout_score),
             variable_axis("score_std", h.mc_dropout_std),
             storage=hist.storage.Weight(),

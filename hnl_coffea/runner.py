@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import re
 import shutil
 import tempfile
@@ -249,6 +250,8 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar
     per_round = -(-len(todo) // n_rounds) if todo else 0  # files per round (ceil)
     budget = opts.memory_mb * 2**20
     n_chunks, max_datasets, spill = 0, 1, None  # first round: one dataset, to learn its size
+    per_dataset = 0
+    next_save = len(done) + per_round  # files done at which the partial result is saved
     while todo:
         group = _next_round(todo, per_round, max_datasets)
         todo = todo[len(group) :]
@@ -261,18 +264,25 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar
                 raise RunError(failed_chunks_message(out["failed"]))
         except RunError as err:
             raise RunError(_stopped(str(err), acc, done, len(items), opts)) from err
-        max_datasets = max(1, int(budget // max(_bytes_per_dataset(out), 1)))
+        per_dataset = max(per_dataset, _bytes_per_dataset(out))
+        # at most twice the datasets of the round before: the estimate improves as it goes
+        n_round = len({ds for ds, _ in group})
+        max_datasets = max(1, min(2 * n_round, int(budget // max(per_dataset, 1))))
         acc = processor.accumulate([out], acc) if acc else out
         done.update(group)
         n_chunks += n
         bar.advance(len(group), sum(sum(f.values()) for f in out.get("counts", {}).values()))
+        del out
         sets = list(_histogram_sets(acc))
-        if todo and sum(h.memory_nbytes() for h in sets) > budget:
+        held = sum(h.memory_nbytes() for h in sets)
+        if todo and held + per_dataset * max_datasets > budget:  # the next round would not fit
             spill = spill or _SpillFolder(opts)
             for hists in sets:
                 hists.spill(spill.name, keep=spill)
-        if opts.partial and todo:
-            save_partial(opts.partial, acc, done)
+            _return_memory()
+        if opts.partial and todo and len(items) - len(todo) >= next_save:
+            save_partial(opts.partial, acc, done)  # at most ``opts.rounds`` times
+            next_save = len(items) - len(todo) + per_round
     return acc, n_chunks, _lost_workers(backend, t0)
 
 
@@ -299,16 +309,34 @@ def _histogram_sets(acc: Any):
 
 
 def _bytes_per_dataset(out: Mapping[str, Any]) -> int:
-    """The largest histogram storage one dataset takes in a round's output."""
-    per: dict[str, int] = {}
+    """An upper bound on the histogram storage of one dataset, from a round's output: each
+    part's bytes per dataset, scaled as if it held every label that any part of its
+    histogram holds on the other growing category axes (region, channel, systematic).
+    A dataset that filled few categories does not make the next rounds too large."""
+    per = 0
     for hists in _histogram_sets(out):
         for name in hists:
-            for part in hists.raw_parts(name):
-                if isinstance(part, hist.Hist):
-                    labels = list(part.axes["dataset"]) if "dataset" in part.axes.name else [""]
-                    for ds in labels:
-                        per[ds] = per.get(ds, 0) + hist_nbytes(part) // max(len(labels), 1)
-    return max(per.values(), default=0)
+            parts = [p for p in hists.raw_parts(name) if isinstance(p, hist.Hist)]
+            union: dict[int, set] = {}
+            for part in parts:
+                for i, ax in enumerate(part.axes):
+                    if ax.name != "dataset" and ax.traits.growth:
+                        union.setdefault(i, set()).update(ax)
+            worst = 0.0
+            for part in parts:
+                n_ds = len(part.axes["dataset"]) if "dataset" in part.axes.name else 1
+                scale = 1.0
+                for i, labels in union.items():
+                    scale *= len(labels) / max(len(part.axes[i]), 1)
+                worst = max(worst, hist_nbytes(part) / max(n_ds, 1) * scale)
+            per += int(worst)
+    return per
+
+
+def _return_memory() -> None:
+    """Give freed heap memory back to the system (glibc keeps large freed blocks)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class _SpillFolder:

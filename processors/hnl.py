@@ -23,6 +23,7 @@ from hnl_coffea.config import AnalysisConfig, load_config
 from hnl_coffea.corrections.evaluators import CorrectionProvider
 from hnl_coffea.corrections.shifts import Shifted, shape_variations
 from hnl_coffea.corrections.weights import event_weights
+from hnl_coffea.corrections.weights import weight_variations as weight_variation_names
 from hnl_coffea.cutflow import cutflow
 from hnl_coffea.data import (
     certification_record,
@@ -121,8 +122,15 @@ class HNLProcessor(processor.ProcessorABC):
                 f"{filename}: dataset {dataset!r} is simulation but has no genWeight branch; "
                 "mark collision data with is_data: true in the fileset metadata"
             )
+        with_syst = (
+            cfg.corrections.systematics if self.systematics is None else self.systematics
+        ) and not meta.is_data
+        variations = shape_variations(cfg, is_data=meta.is_data) if with_syst else []
+        systs = [v.name for v in variations]
+        if with_syst:
+            systs = weight_variation_names(cfg, self.providers(cfg)) + systs
         out: dict[str, Any] = {
-            "hists": HistogramSet(book_histograms(cfg)),
+            "hists": HistogramSet(book_histograms(cfg, dataset=dataset, systematics=systs)),
             "processed": {dataset: {filename: n_total}},
             "datasets": {dataset: meta.to_dict()},
             "sumw": {dataset: float(n_total if meta.is_data else ak.sum(events.genWeight))},
@@ -133,9 +141,6 @@ class HNLProcessor(processor.ProcessorABC):
             events, pre_rows, lumis, cert = _data_rules(events, cfg, meta.primary_dataset)
             out["lumi"] = {dataset: lumis}
             out["certification"] = {dataset: cert}
-        with_syst = (
-            cfg.corrections.systematics if self.systematics is None else self.systematics
-        ) and not meta.is_data
 
         # MET filters and a good primary vertex: cutflow steps before the object selection
         per_event = _event_weights(events, meta.is_data)
@@ -159,7 +164,7 @@ class HNLProcessor(processor.ProcessorABC):
         out["cutflow"] = {dataset: flow}
         nominal_w = self._analyse(chunk, events, sel, NOMINAL, weight_variations=with_syst)
         if with_syst:
-            for var in shape_variations(cfg, is_data=meta.is_data):
+            for var in variations:
                 shifted = var.apply(nom.raw, nom.objects, chunk.provider, jets=nom.jets)
                 self._shape_variation(chunk, events, shifted, sel, nominal_w, var.name)
         return out

@@ -80,6 +80,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {mm['chunksize']:,} | {mm['events']:,} | {mm['baseline_mb']:,.0f} | "
             f"{mm['peak_mb']:,.0f} |"
         )
+    lines += _scale_lines(result.get("memory_at_scale") or {})
     inf = result.get("inference")
     if inf:
         lines += [
@@ -120,3 +121,43 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"| `{f['function']}` | {f['cumulative_s']:.3f} |" for f in prof["functions"]]
     lines += ["", f"Whole benchmark: {result['wall_s']:.0f} s wall clock.", ""]
     return "\n".join(lines)
+
+
+def _scale_lines(scale: dict[str, Any]) -> list[str]:
+    """The demo's and the synthetic analysis-scale run's peak memory."""
+    if not scale:
+        return []
+    lines = [
+        "",
+        "## Peak memory at analysis scale (fresh processes, RSS polled every 0.2 s)",
+        "",
+        "| run | driver peak [MB] | largest worker peak [MB] | wall [s] |",
+        "|---|---:|---:|---:|",
+    ]
+    demo = scale.get("demo")
+    if demo:
+        size = f"{demo['events']:,} events" if demo["events"] else "default size"
+        lines.append(f"| `hnl-coffea demo` ({size}, {demo['workers']} workers) | "
+                     f"{demo['driver_mb']:,.0f} | {_mb(demo['worker_mb'])} | "
+                     f"{demo['wall_s']:,.0f} |")  # fmt: skip
+    sc = scale.get("synthetic")
+    if sc:
+        what = (f"{sc['datasets']} datasets ({len(sc['eras'])} eras), {sc['variations']} "
+                f"variations, {sc['events']:,} events")  # fmt: skip
+        lines.append(f"| processing: {what} | {sc['run']['driver_mb']:,.0f} | "
+                     f"{_mb(sc['run']['worker_mb'])} | {sc['run']['wall_s']:,.0f} |")  # fmt: skip
+        lines.append(f"| postprocessing of that output (no plots) | "
+                     f"{sc['postprocess']['driver_mb']:,.0f} | – | "
+                     f"{sc['postprocess']['wall_s']:,.0f} |")  # fmt: skip
+        lines += [
+            "",
+            f"Histograms of one dataset: {sc['histogram_mb_per_dataset']:,.0f} MB "
+            f"({sc['datasets'] * sc['histogram_mb_per_dataset'] / 1024:,.1f} GB for all); "
+            f"rounds of datasets under a {sc['memory_budget_mb']:,.0f} MB budget, finished "
+            f"ones spilled to files; output file {sc['output_mb']:,.0f} MB.",
+        ]
+    return lines
+
+
+def _mb(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.0f}"

@@ -81,6 +81,20 @@ def _load_processor_class(spec: str):
 )
 @click.option("--retries", type=int, default=3, show_default=True, help="Retries per file/chunk.")
 @click.option(
+    "--memory-mb",
+    type=float,
+    default=500.0,
+    show_default=True,
+    help="Histogram storage one round of datasets may hold; finished datasets' histograms "
+    "beyond it are written to files (--spill-dir) and read back one at a time.",
+)
+@click.option(
+    "--spill-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for spilled histograms [default: a temporary folder].",
+)
+@click.option(
     "--skip-bad-files",
     is_flag=True,
     help="Skip files that cannot be read (listed in the summary) instead of failing.",
@@ -128,6 +142,8 @@ def run(fileset, output, overwrite, resume, config_files, overrides, **kw) -> No
         chunksize=kw.pop("chunksize"),
         maxchunks=kw.pop("maxchunks"),
         retries=kw.pop("retries"),
+        memory_mb=kw.pop("memory_mb"),
+        spill_dir=kw.pop("spill_dir"),
         skip_bad_files=kw.pop("skip_bad_files"),
         status=not kw.pop("no_progress"),
         partial=str(default_partial_path(output)),

@@ -27,6 +27,9 @@ def test_ratios_use_the_same_fileset():
         _row("plain", "zstd", 16_000.0),
         _row("hnl_parametric_nominal", "zstd", 20_000.0),
         _row("hnl_parametric_nominal", "lzma", 8_000.0),
+        _row("hnl_default_nominal", "heavy", 2_000.0),
+        _row("hnl_default_syst", "heavy", 500.0),
+        _row("hnl_default_syst", "skimmed", 100.0),  # no nominal row on that set
     ])  # fmt: skip
     by = {(r["key"], r["fileset"]): r for r in rows}
     assert by[("hnl_parametric_nominal", "zstd")]["vs_read_limit"] == pytest.approx(0.5)
@@ -34,6 +37,9 @@ def test_ratios_use_the_same_fileset():
     assert by[("hnl_parametric_nominal", "lzma")]["vs_read_limit"] == pytest.approx(0.8)
     assert by[("hnl_parametric_nominal", "lzma")]["vs_plain"] is None  # no plain run on lzma
     assert by[("read_limit", "zstd")]["vs_plain"] is None
+    assert by[("hnl_default_syst", "heavy")]["cost_vs_nominal"] == pytest.approx(4.0)
+    assert by[("hnl_default_syst", "skimmed")]["cost_vs_nominal"] is None
+    assert by[("hnl_default_nominal", "heavy")]["cost_vs_nominal"] is None
 
 
 def test_cost_model_workers_by_hand():
@@ -53,6 +59,7 @@ def test_suite_smoke(tmp_path):
     opts = BenchOptions(
         events=4_000, heavy_events=2_000, repeats=1, chunksize=5_000, memory_chunks=(1_000,),
         workers=(1,), samples=("WZTo3LNu", "HNL_M100"), log=lambda _: None, seed_events=100,
+        scale_datasets=1, scale_events=100, demo_events=2_000,
     )  # fmt: skip
     result = run_benchmarks(tmp_path, opts)
     saved = json.loads((tmp_path / "bench.json").read_text())
@@ -64,6 +71,15 @@ def test_suite_smoke(tmp_path):
         assert (key, "zstd") in keys
     assert ("hnl_parametric_syst", "heavy") in keys and ("read_limit", "lzma") in keys
     assert ("hnl_parametric_mc", "heavy") in keys and ("hnl_transfer_mc", "heavy") in keys
+    for files in ("heavy", "skimmed"):  # nominal, systematics and models on the same files
+        for key in ("plain", "hnl_none_nominal", "hnl_none_syst", "hnl_default_nominal",
+                    "hnl_default_syst"):  # fmt: skip
+            assert (key, files) in keys
+    scale = saved["memory_at_scale"]
+    assert scale["demo"]["driver_mb"] > 0 and scale["demo"]["events"] == 2_000
+    synthetic = scale["synthetic"]
+    assert synthetic["datasets"] == 4 and len(synthetic["eras"]) == 4  # one per era
+    assert synthetic["variations"] >= 40 and synthetic["run"]["driver_mb"] > 0
     for r in saved["throughput"]:
         rate = r["rate"]
         assert 0 < rate["min"] <= rate["median"] <= rate["max"]
@@ -85,5 +101,6 @@ def test_suite_smoke(tmp_path):
     }
     md = (tmp_path / "bench.md").read_text()
     assert "## Classifier inference" in md and "seed-size transfer" in md
-    assert md.count("| read limit") == 3 and "## Targets" in md
+    assert md.count("| read limit") == 4 and "## Targets" in md
+    assert "## Peak memory at analysis scale" in md
     assert markdown(saved) == md

@@ -29,7 +29,6 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-from coffea.jetmet_tools.CorrectedJetsFactory import jer_smear
 
 from ..config import AnalysisConfig
 from ..corrections.evaluators import CorrectionProvider
@@ -143,6 +142,10 @@ def _smearing(
     corr: JetCorrections, values: dict, pt_gen: np.ndarray, normals: np.ndarray, n: int
 ) -> list[np.ndarray]:
     """JER factors per jet (coffea's ``jer_smear``): nominal, and with ``n`` = 3 up, down."""
+    # imported here: coffea.jetmet_tools takes seconds to import, which every process
+    # importing the processor (the driver too) would pay
+    from coffea.jetmet_tools.CorrectedJetsFactory import jer_smear
+
     stack = corr.stack
     sigma = corr.evaluate(stack.jer, "getResolution", values)
     sf = np.asarray(stack.jersf.getScaleFactor(**{k: values[k] for k in stack.jersf.signature}))

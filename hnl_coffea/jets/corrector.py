@@ -12,16 +12,12 @@ period (``jets.jec_data``: tag → run range), without JES or JER.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from coffea.jetmet_tools import (
-    CorrectionLibJEC,
-    CorrectionLibJECStack,
-    CorrectionLibJER,
-    CorrectionLibJERSF,
-    CorrectionLibJUNC,
-)
+
+if TYPE_CHECKING:  # coffea.jetmet_tools takes seconds to import: only where jets are corrected
+    from coffea.jetmet_tools import CorrectionLibJEC, CorrectionLibJECStack
 
 from ..config import AnalysisConfig
 from ..corrections.evaluators import CorrectionError, CorrectionProvider
@@ -44,13 +40,17 @@ class JetCorrections:
         return np.asarray(getattr(corrector, method)(**{k: values[k] for k in corrector.signature}))
 
 
-def _jec(provider: CorrectionProvider, name: str) -> CorrectionLibJEC:
-    return CorrectionLibJEC(provider.compound("jerc", name))
-
-
 def _build(cfg: AnalysisConfig, provider: CorrectionProvider, tag: str, is_data: bool):
+    from coffea.jetmet_tools import (
+        CorrectionLibJEC,
+        CorrectionLibJECStack,
+        CorrectionLibJER,
+        CorrectionLibJERSF,
+        CorrectionLibJUNC,
+    )
+
     jets = cfg.era_config.jets
-    jec = _jec(provider, jets.jec_name(tag, is_data))
+    jec = CorrectionLibJEC(provider.compound("jerc", jets.jec_name(tag, is_data)))
     l1 = CorrectionLibJEC(provider.correction("jerc", jets.jec_name(tag, is_data, "L1FastJet")))
     junc = jer = jersf = None
     if not is_data:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from coffea.jetmet_tools.CorrectedMETFactory import corrected_type1_met
 
 from ..config_jets import Type1MetConfig
 
@@ -89,6 +88,8 @@ def corrected_met(
     raw_pt: np.ndarray, raw_phi: np.ndarray, dpx: np.ndarray, dpy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(pT, φ) of the raw MET minus the summed jet deltas (coffea's ``corrected_type1_met``)."""
+    from coffea.jetmet_tools.CorrectedMETFactory import corrected_type1_met  # slow to import
+
     met = corrected_type1_met(
         np.asarray(raw_pt, dtype=np.float64), np.asarray(raw_phi, dtype=np.float64), dpx, dpy
     )

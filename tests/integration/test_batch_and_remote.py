@@ -277,3 +277,49 @@ def _entries(fileset) -> dict[str, int]:
         for spec in fileset.values()
         for p, t in spec["files"].items()
     }
+
+
+@pytest.fixture(scope="module")
+def hnl_files_20k(toy_files):
+    """Every toy sample, 20k events in all, served by the same XRootD server."""
+    from hnl_coffea.toymc import generate_fileset
+
+    export = toy_files[2]
+    folder = export / "store" / "mc" / "hnl20k"
+    path = generate_fileset(folder, 20_000, seed=11)
+    for p in folder.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return path, export
+
+
+@pytest.mark.slow  # ~6 min on a 2-core machine: pytest -m slow
+@pytest.mark.timeout(1200)
+def test_hnl_processor_with_default_2gb_slurm_jobs_on_every_sample(
+    hnl_files_20k, xrootd, slurm, tmp_path
+):
+    """The default configuration (models, every systematic) over all toy samples in two
+    SLURM jobs of the default 2 GB: the rounds of datasets keep each job's reduction inside
+    its memory (no KilledWorker), and the result equals the iterative run's."""
+    from hnl_coffea.processors import HNLProcessor
+
+    path, export = hnl_files_20k
+    local = json.loads(path.read_text())
+    ref, _ = run_fileset(HNLProcessor(), local, RunOptions(status=False))
+    for spec in local.values():
+        spec["files"] = {
+            "/" + str(Path(p).relative_to(export)): t for p, t in spec["files"].items()
+        }
+    remote = tmp_path / "remote.json"
+    remote.write_text(json.dumps(local))
+    fs = load_fileset(remote, redirector=xrootd)
+    opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm), workers=2)
+    out, summary = run_fileset(HNLProcessor(), fs, RunOptions(status=False), opts)
+    assert summary.lost_workers == [], summary.lost_workers
+    assert {ds: sum(f.values()) for ds, f in out["processed"].items()} == {
+        ds: sum(f.values()) for ds, f in ref["processed"].items()
+    }
+    for name in ("mt_total", "score_parametric", "score_transfer"):
+        got, want = _hnl_by_label(out["hists"][name]), _hnl_by_label(ref["hists"][name])
+        assert got.keys() == want.keys() and len(want) > 100, name
+        for key, (w, w2) in want.items():
+            assert got[key] == pytest.approx((w, w2), rel=1e-9, abs=1e-12), (name, key)

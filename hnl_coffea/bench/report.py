@@ -54,7 +54,8 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "## Scaling (Dask LocalCluster, processes, 1 thread each; parametric, nominal, `heavy`)",
+        "## Scaling (Dask LocalCluster, processes, 1 thread each; parametric, nominal, "
+        f"`{result['scaling'][0].get('fileset', 'heavy')}`)",
         "",
         "| workers | events / s (median) | events / s / core | speed-up |",
         "|---:|---:|---:|---:|",

@@ -194,6 +194,17 @@ def hnl_files(toy_files):
     return path, export
 
 
+def _served(local: dict, export: Path, xrootd: str, tmp_path: Path) -> dict:
+    """``local`` (a fileset of files below ``export``) as read over root:// from ``xrootd``."""
+    for spec in local.values():
+        spec["files"] = {
+            "/" + str(Path(p).relative_to(export)): t for p, t in spec["files"].items()
+        }
+    remote = tmp_path / "remote.json"
+    remote.write_text(json.dumps(local))
+    return load_fileset(remote, redirector=xrootd)
+
+
 def _hnl_by_label(h) -> dict:
     """Σw and Σw² of ``h`` per combination of its category labels (orders may differ)."""
     cats = [ax for ax in h.axes if ax.name in ("dataset", "region", "channel", "systematic")]
@@ -224,13 +235,7 @@ def test_hnl_processor_on_slurm_over_xrootd_with_a_worker_killed(
     local = json.loads(path.read_text())
     ref, _ = run_fileset(HNLProcessor(), local, RunOptions(CHUNK, status=False))
     n_chunks = sum(-(-n // CHUNK) for n in _entries(local).values())
-    for spec in local.values():
-        spec["files"] = {
-            "/" + str(Path(p).relative_to(export)): t for p, t in spec["files"].items()
-        }
-    remote = tmp_path / "remote.json"
-    remote.write_text(json.dumps(local))
-    fs = load_fileset(remote, redirector=xrootd)
+    fs = _served(local, export, xrootd, tmp_path)
     opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm), workers=2)
     done = tmp_path / "chunks_done"
     done.mkdir()
@@ -305,13 +310,7 @@ def test_hnl_processor_with_default_2gb_slurm_jobs_on_every_sample(
     path, export = hnl_files_20k
     local = json.loads(path.read_text())
     ref, _ = run_fileset(HNLProcessor(), local, RunOptions(status=False))
-    for spec in local.values():
-        spec["files"] = {
-            "/" + str(Path(p).relative_to(export)): t for p, t in spec["files"].items()
-        }
-    remote = tmp_path / "remote.json"
-    remote.write_text(json.dumps(local))
-    fs = load_fileset(remote, redirector=xrootd)
+    fs = _served(local, export, xrootd, tmp_path)
     opts = ExecutorOptions.from_site(_slurm_site(tmp_path, slurm), workers=2)
     out, summary = run_fileset(HNLProcessor(), fs, RunOptions(status=False), opts)
     assert summary.lost_workers == [], summary.lost_workers

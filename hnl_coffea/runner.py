@@ -84,7 +84,7 @@ class RunOptions:
     #: Histogram storage (MB) a round may hold: the first round is the first dataset's
     #: files; from its output size each later round takes as many datasets as fit, and
     #: after each round the histograms in memory beyond this are written to ``spill_dir``.
-    memory_mb: float = 500.0
+    memory_mb: float = 300.0
     #: Where histograms are spilled (default: a temporary folder); the parts are read back
     #: one at a time (see :mod:`hnl_coffea.accumulate`) and removed when no longer used.
     spill_dir: str | None = None

@@ -83,7 +83,7 @@ def _load_processor_class(spec: str):
 @click.option(
     "--memory-mb",
     type=float,
-    default=500.0,
+    default=300.0,
     show_default=True,
     help="Histogram storage one round of datasets may hold; finished datasets' histograms "
     "beyond it are written to files (--spill-dir) and read back one at a time.",

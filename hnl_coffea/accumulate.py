@@ -198,7 +198,6 @@ class StoredPart:
     path: Path
     member: str
     key: tuple
-    nbytes: int
     owner: FileOwner | None = None
     stamp: tuple[int, int] = field(default=(0, 0), repr=False)
 
@@ -302,7 +301,7 @@ class HistogramSet(MutableMapping[str, hist.Hist]):
                 path = folder / f"part-{os.getpid()}-{next(_SPILLED)}.zip"
                 save_output({"hist": p}, path)
                 nbytes = hist_nbytes(p)
-                parts[i] = StoredPart(path, "h0", _dataset_key(p), nbytes, FileOwner(path, keep))
+                parts[i] = StoredPart(path, "h0", _dataset_key(p), FileOwner(path, keep))
                 moved += nbytes
         return moved
 

@@ -371,11 +371,8 @@ class _Reader:
     def _histset(self, value: Any) -> Any:
         from .accumulate import HistogramSet, StoredPart
 
-        sizes = {i.filename: i.file_size for i in self.zf.infolist()}
-
         def part(member: str, labels: list[str]) -> StoredPart:
-            nbytes = sum(n for f, n in sizes.items() if f.startswith(f"{member}_storage_"))
-            return StoredPart(self.path, member, tuple(labels), nbytes, self.owner)
+            return StoredPart(self.path, member, tuple(labels), self.owner)
 
         return HistogramSet.from_parts(
             {name: [part(m, labels) for m, labels in items] for name, items in value.items()}

@@ -49,7 +49,9 @@ __all__ = [
     "FLAVOUR_CODES",
     "SR_STEPS",
     "STEPS",
+    "STEP_INPUTS",
     "Selection",
+    "may_enter_a_region",
     "select",
     "steps_and_regions",
 ]
@@ -69,6 +71,15 @@ STEPS = (
 )
 #: The signal-region-independent steps that define :attr:`Selection.selected`.
 SR_STEPS = STEPS[:-1]
+_LEPTONS = ("muons", "electrons", "taus")
+#: The object collections (of :class:`~hnl_coffea.objects.Objects`) each step reads: the
+#: leptons are selected without the jets, the jets are cleaned against the leptons, the
+#: veto-map recipe reads the muons; no step reads the MET.
+STEP_INPUTS: dict[str, tuple[str, ...]] = {
+    **{step: _LEPTONS for step in STEPS[:7]},
+    "jet_veto_map": ("jets", "muons"),
+    "bjet_veto": ("jets", *_LEPTONS),
+}
 Z_MASS = 91.1876
 
 
@@ -123,6 +134,16 @@ def steps_and_regions(
             mask = mask & ~near_z(region.z_veto_gev)
         regions[region.name] = ak.Array(mask)
     return steps, selected, regions
+
+
+def may_enter_a_region(selection: Selection, shifted: tuple[str, ...]) -> np.ndarray:
+    """Per event: whether shifting only the collections ``shifted`` could put it in a region:
+    it passes every step of :attr:`Selection.selected` that reads none of them (every region
+    requires those steps, and they keep their result under the shift)."""
+    fixed = [step for step in SR_STEPS if not set(STEP_INPUTS[step]) & set(shifted)]
+    if not fixed:
+        return np.ones(len(selection.selected), dtype=bool)
+    return np.asarray(selection.steps.all(*fixed), dtype=bool)
 
 
 def select(

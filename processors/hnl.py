@@ -18,10 +18,10 @@ import numpy as np
 from coffea import processor
 
 from hnl_coffea.accumulate import HistogramSet
-from hnl_coffea.channels import select
+from hnl_coffea.channels import may_enter_a_region, select
 from hnl_coffea.config import AnalysisConfig, load_config
 from hnl_coffea.corrections.evaluators import CorrectionProvider
-from hnl_coffea.corrections.shifts import Shifted, shape_variations
+from hnl_coffea.corrections.shifts import Shifted, TauScales, shape_variations
 from hnl_coffea.corrections.weights import event_weights
 from hnl_coffea.corrections.weights import weight_variations as weight_variation_names
 from hnl_coffea.cutflow import cutflow
@@ -35,6 +35,7 @@ from hnl_coffea.data import (
 from hnl_coffea.features import compute_features
 from hnl_coffea.fileset import dataset_metadata
 from hnl_coffea.filters import event_filters
+from hnl_coffea.flat import column
 from hnl_coffea.histograms import (
     NOMINAL,
     book_histograms,
@@ -164,8 +165,11 @@ class HNLProcessor(processor.ProcessorABC):
         out["cutflow"] = {dataset: flow}
         nominal_w = self._analyse(chunk, events, sel, NOMINAL, weight_variations=with_syst)
         if with_syst:
+            taus = None  # the τh ES of every tau, up and down: once for all decay modes
+            if any(var.stem == "tauES" for var in variations):
+                taus = TauScales.of(nom.raw.taus, chunk.provider)
             for var in variations:
-                shifted = var.apply(nom.raw, nom.objects, chunk.provider, jets=nom.jets)
+                shifted = var.apply(nom.raw, nom.objects, chunk.provider, jets=nom.jets, taus=taus)
                 self._shape_variation(chunk, events, shifted, sel, nominal_w, var.name)
         return out
 
@@ -177,10 +181,9 @@ class HNLProcessor(processor.ProcessorABC):
         syst: str,
         *,
         weight_variations: bool = False,
-        mask: np.ndarray | None = None,
         weight: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Weights and histogram filling for the events of ``sel`` in any region (and ``mask``).
+        """Weights and histogram filling for the events of ``sel`` in any region.
 
         ``weight``: per-event weights already known (events whose selected leptons are the
         nominal ones); returns the per-event weight used (0 outside the filled rows).
@@ -188,8 +191,6 @@ class HNLProcessor(processor.ProcessorABC):
         in_any = np.zeros(len(events), dtype=bool)
         for region_mask in sel.regions.values():
             in_any |= np.asarray(region_mask)
-        if mask is not None:
-            in_any &= mask
         rows = np.flatnonzero(in_any)
         per_event = np.zeros(len(events))
         if len(rows) == 0:
@@ -222,35 +223,45 @@ class HNLProcessor(processor.ProcessorABC):
 
         Events whose selection inputs the variation leaves unchanged (``shifted.reselect``
         false; only their MET may move, which no selection step reads) keep their nominal
-        selection and weights with the shifted MET; the others are selected again.
-        ``fast_variations=False`` re-selects every event.
+        selection, and so do events failing a step that reads none of the shifted
+        collections (e.g. a lepton step under a jet variation: they stay outside every
+        region). When some event needs selecting again, the events of the nominal regions
+        are selected again with it (one selection and one filling per variation, the same
+        result as keeping their nominal selection); otherwise the nominal selection and
+        weights are filled with the shifted MET. ``fast_variations=False`` re-selects every
+        event.
         """
         objs = shifted.objects
         changed = np.ones(len(events), dtype=bool)
         if self.fast_variations:
             changed = np.asarray(shifted.reselect, dtype=bool)
-        same = dataclasses.replace(nominal_sel, met=objs.met)
-        self._analyse(chunk, events, same, name, mask=~changed, weight=nominal_w)
-        if changed.any():
-            sub_events = events[changed]
-            sub_sel = select(sub_events, chunk.cfg, objs.take(changed), chunk.layout)
-            self._analyse(chunk, sub_events, sub_sel, name)
+            changed &= may_enter_a_region(nominal_sel, shifted.collections)
+        if not changed.any():
+            same = dataclasses.replace(nominal_sel, met=objs.met)
+            self._analyse(chunk, events, same, name, weight=nominal_w)
+            return
+        if self.fast_variations:
+            for region_mask in nominal_sel.regions.values():
+                changed |= np.asarray(region_mask, dtype=bool)
+        sub_events = events[changed]
+        sub_sel = select(sub_events, chunk.cfg, objs.take(changed), chunk.layout)
+        self._analyse(chunk, sub_events, sub_sel, name)
 
     def _fill(self, hists, dataset, sel, in_any, rows, weight_sets) -> None:
         """Fill every histogram for one shape variation (nominal: also weight variations)."""
         if len(rows) == 0:
             return
         feats = compute_features(sel, in_any)
-        channel = np.asarray(feats.channel)
+        channel = column(feats, "channel")
         names = np.asarray(sel.channel_names, dtype=object)
         regions = {name: np.asarray(mask)[rows] for name, mask in sel.regions.items()}
         idx, region_labels = region_entries(regions)
         chan_labels = names[channel[idx]]
-        values = {"mt_total": np.asarray(feats.mt_total)}
+        values = {"mt_total": column(feats, "mt_total")}
         for key in hists:
             if key.startswith("feature_"):
-                values[key] = np.asarray(feats[key[len("feature_") :]])
-        charges = np.stack([np.asarray(feats[f"l{i}_charge"]) for i in (1, 2, 3)], axis=1)
+                values[key] = column(feats, key[len("feature_") :])
+        charges = np.stack([column(feats, f"l{i}_charge") for i in (1, 2, 3)], axis=1)
         masses = self.cfg.mass_hypotheses
         models = self.cfg.models
         outputs = evaluate_models(

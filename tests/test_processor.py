@@ -298,3 +298,51 @@ def test_fast_shape_variations_equal_full_reselection(cfg, sample):
     up = h[{"systematic": "unclustEnUp"}].values(flow=True)
     assert nom.sum() == pytest.approx(up.sum())
     assert not np.allclose(nom, up)
+
+
+def test_selection_steps_read_only_their_declared_collections(cfg, sample):
+    """``STEP_INPUTS`` is what lets a jet or MET variation skip events failing a lepton step:
+    shifting one collection by hand must leave every step that does not declare it alone."""
+    import awkward as ak
+
+    from hnl_coffea.channels import SR_STEPS, STEP_INPUTS, STEPS, select
+    from hnl_coffea.corrections.evaluators import CorrectionProvider
+    from hnl_coffea.resolve import corrected_objects, era_view
+
+    _, path = sample
+    events = _events(path, "WZ")
+    view, layout = era_view(events, cfg, cfg.era)
+    _, objs, _ = corrected_objects(events, view, layout, CorrectionProvider(view), is_data=False)
+    nominal = select(events, view, objs, layout)
+    shifts = {
+        "jets": objs.replace(jets=ak.with_field(objs.jets, objs.jets.pt * 0.5, "pt")),
+        "met": objs.replace(met=ak.with_field(objs.met, objs.met.pt * 3.0, "pt")),
+        "taus": objs.replace(taus=ak.with_field(objs.taus, objs.taus.pt * 0.8, "pt")),
+    }
+    for coll, shifted in shifts.items():
+        sel = select(events, view, shifted, layout)
+        moved = []
+        for step in STEPS:
+            before = np.asarray(nominal.steps.all(step))
+            after = np.asarray(sel.steps.all(step))
+            if coll not in STEP_INPUTS[step]:
+                assert np.array_equal(before, after), (coll, step)
+            elif not np.array_equal(before, after):
+                moved.append(step)
+        assert (coll == "met") == (not moved), (coll, moved)  # the shifts are large enough
+    assert set(STEP_INPUTS) == set(STEPS) and set(SR_STEPS) < set(STEPS)
+
+
+def test_fast_shape_variations_equal_full_reselection_with_models(cfg, sample):
+    _, path = sample
+    outs = [
+        HNLProcessor(cfg, systematics=True, fast_variations=fast).process(_events(path, "WZ"))
+        for fast in (True, False)
+    ]
+    for name in ("score_parametric", "score_transfer", "mass_regression"):
+        a, b = (out["hists"][name] for out in outs)
+        assert sorted(a.axes["systematic"]) == sorted(b.axes["systematic"])
+        assert b.sum(flow=True).value > 0
+        for syst in b.axes["systematic"]:
+            sa, sb = a[{"systematic": syst}], b[{"systematic": syst}]
+            np.testing.assert_allclose(sa.values(flow=True), sb.values(flow=True), err_msg=syst)

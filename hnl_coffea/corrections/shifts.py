@@ -46,6 +46,7 @@ __all__ = [
     "SHAPE_SYSTEMATICS",
     "ShapeVariation",
     "Shifted",
+    "TauScales",
     "nominal_objects",
     "propagate_to_met",
     "shape_variations",
@@ -73,11 +74,25 @@ def shift_taus(
     decay modes) are scaled; others are left unchanged. Needs fields pt, eta, mass,
     decayMode, genPartFlav.
     """
-    cfg = provider.cfg
-    dms = tuple(cfg.objects.tau.decay_modes if decay_modes is None else decay_modes)
     counts = ak.num(taus, axis=1)
     flat = ak.flatten(taus, axis=1)
     dm = np.asarray(ak.fill_none(flat.decayMode, -1), dtype=np.int64)
+    factor = ak.unflatten(_tau_scale(flat, dm, provider, direction, decay_modes), counts)
+    out = ak.with_field(taus, taus.pt * factor, "pt")
+    return ak.with_field(out, taus.mass * factor, "mass")
+
+
+def _tau_scale(
+    flat: ak.Array,
+    dm: np.ndarray,
+    provider: CorrectionProvider,
+    direction: Direction,
+    decay_modes: Sequence[int] | None,
+) -> np.ndarray:
+    """The τh energy scale of every tau of ``flat`` (decay modes ``dm``): the correction's
+    value for taus of ``decay_modes`` (default: the selection's), 1 for the others."""
+    cfg = provider.cfg
+    dms = tuple(cfg.objects.tau.decay_modes if decay_modes is None else decay_modes)
     sel = np.isin(dm, dms)
     scale = np.ones(len(dm))
     if sel.any():
@@ -92,9 +107,7 @@ def shift_taus(
         }
         name = correction_name(cfg, "tau_energy_scale")
         scale[sel] = provider.evaluate_named("tau", name, values)
-    factor = ak.unflatten(scale, counts)
-    out = ak.with_field(taus, taus.pt * factor, "pt")
-    return ak.with_field(out, taus.mass * factor, "mass")
+    return scale
 
 
 def _met_xy(met: ak.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -133,17 +146,27 @@ def shift_met(met: ak.Array, direction: Literal["up", "down"]) -> ak.Array:
 def propagate_to_met(met: ak.Array, old_taus: ak.Array, new_taus: ak.Array) -> ak.Array:
     """MET with the change of the taus' transverse momenta subtracted (MET −= Σ Δp_T)."""
 
-    def sum_xy(taus: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+    def flat(taus: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         counts = np.asarray(ak.num(taus, axis=1), dtype=np.int64)
-        flat = ak.flatten(taus, axis=1)
-        pt, phi = (column(flat, f).astype(np.float64) for f in ("pt", "phi"))
+        records = ak.flatten(taus, axis=1)
+        return counts, column(records, "pt"), column(records, "phi")
+
+    return _met_minus(met, flat(old_taus), flat(new_taus))
+
+
+def _met_minus(met: ak.Array, old: tuple, new: tuple) -> ak.Array:
+    """MET −= Σ Δp_T of objects going from ``old`` to ``new``: each (counts per event, flat
+    pT, flat φ)."""
+
+    def sum_xy(counts, pt, phi) -> tuple[np.ndarray, np.ndarray]:
+        pt, phi = np.asarray(pt, dtype=np.float64), np.asarray(phi, dtype=np.float64)
         ev, n = event_index(counts), len(counts)
         x = np.bincount(ev, pt * np.cos(phi), minlength=n)
         return x, np.bincount(ev, pt * np.sin(phi), minlength=n)
 
     px, py = _met_xy(met)
-    ox, oy = sum_xy(old_taus)
-    nx, ny = sum_xy(new_taus)
+    ox, oy = sum_xy(*old)
+    nx, ny = sum_xy(*new)
     return _with_xy(met, px - (nx - ox), py - (ny - oy))
 
 
@@ -166,6 +189,8 @@ class Shifted:
 
     objects: Objects
     reselect: np.ndarray
+    collections: tuple[str, ...] = ("muons", "electrons", "taus", "jets", "met")
+    """The collections of :class:`~hnl_coffea.objects.Objects` the variation shifts."""
 
 
 def _changed(new: ak.Array, old: ak.Array, fields: Sequence[str]) -> np.ndarray:
@@ -178,32 +203,59 @@ def _changed(new: ak.Array, old: ak.Array, fields: Sequence[str]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- variations as data
-#: (raw, nominal, provider, variation, jet shifts) → the shifted record.
+#: (raw, nominal, provider, variation, jet shifts, tau scales) → the shifted record.
 Builder = Callable[..., "Shifted"]
 
 
-def _tau_es(raw, nominal, provider, var, jets) -> Shifted:
+@dataclass(frozen=True)
+class TauScales:
+    """The up and down τh energy scales of a chunk's uncorrected taus, flat (one entry per
+    tau, events concatenated; 1 for taus outside the selection's decay modes): evaluated
+    once per chunk, shared by every per-decay-mode variation."""
+
+    counts: np.ndarray
+    decay_mode: np.ndarray
+    scale: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, taus: ak.Array, provider: CorrectionProvider) -> TauScales:
+        """The scales of ``taus`` (fields as :func:`shift_taus` needs them)."""
+        counts = np.asarray(ak.num(taus, axis=1), dtype=np.int64)
+        flat = ak.flatten(taus, axis=1)
+        dm = np.asarray(ak.fill_none(flat.decayMode, -1), dtype=np.int64)
+        scale = {d: _tau_scale(flat, dm, provider, d, None) for d in ("up", "down")}
+        return cls(counts, dm, scale)
+
+
+def _tau_es(raw, nominal, provider, var, jets, taus=None) -> Shifted:
     """Taus of ``decay_modes`` at the up/down scale (from the uncorrected taus); the others
     keep their nominal scale. The MET follows the change from the nominal taus."""
-    dms = var.decay_modes
-    shifted = shift_taus(raw.taus, provider, var.direction, decay_modes=dms)
-    counts = ak.num(raw.taus, axis=1)
-    dm = np.asarray(ak.fill_none(ak.flatten(raw.taus.decayMode), -1))
-    in_group = ak.unflatten(np.isin(dm, dms), counts)
-    taus = nominal.taus
+    scales = taus if taus is not None else TauScales.of(raw.taus, provider)
+    flat_raw = ak.flatten(raw.taus, axis=1)
+    flat_nom = ak.flatten(nominal.taus, axis=1)
+    in_group = np.isin(scales.decay_mode, var.decay_modes)
+    factor = scales.scale[var.direction]
+    new, old = {}, {}
     for f in ("pt", "mass"):
-        taus = ak.with_field(taus, ak.where(in_group, shifted[f], nominal.taus[f]), f)
-    met = propagate_to_met(nominal.met, nominal.taus, taus)
-    reselect = _changed(taus, nominal.taus, ("pt", "mass"))
-    return Shifted(nominal.replace(taus=taus, met=met), reselect)
+        old[f] = column(flat_nom, f)
+        new[f] = np.where(in_group, column(flat_raw, f) * factor, old[f])
+    counts = scales.counts
+    shifted = nominal.taus
+    for f in ("pt", "mass"):
+        shifted = ak.with_field(shifted, ak.unflatten(new[f], counts), f)
+    phi = column(flat_nom, "phi")
+    met = _met_minus(nominal.met, (counts, old["pt"], phi), (counts, new["pt"], phi))
+    moved = (new["pt"] != old["pt"]) | (new["mass"] != old["mass"])
+    reselect = np.bincount(event_index(counts)[moved], minlength=len(counts)) > 0
+    return Shifted(nominal.replace(taus=shifted, met=met), reselect, ("taus", "met"))
 
 
-def _unclustered(raw, nominal, provider, var, jets) -> Shifted:
+def _unclustered(raw, nominal, provider, var, jets, taus=None) -> Shifted:
     met = shift_met(nominal.met, var.direction)
-    return Shifted(nominal.replace(met=met), np.zeros(len(met), dtype=bool))
+    return Shifted(nominal.replace(met=met), np.zeros(len(met), dtype=bool), ("met",))
 
 
-def _jets(raw, nominal, provider, var, jets) -> Shifted:
+def _jets(raw, nominal, provider, var, jets, taus=None) -> Shifted:
     """The jets of a JES/JER variation; the MET moved by the change of the type-1 MET."""
     if jets is None or var.source not in jets.stems:
         raise CorrectionError(
@@ -213,7 +265,7 @@ def _jets(raw, nominal, provider, var, jets) -> Shifted:
     shifted = jets.jets(var.source, var.direction)
     met = jets.met_of(var.source, var.direction, base=nominal.met)
     reselect = _changed(shifted, nominal.jets, ("pt", "mass"))
-    return Shifted(nominal.replace(jets=shifted, met=met), reselect)
+    return Shifted(nominal.replace(jets=shifted, met=met), reselect, ("jets", "met"))
 
 
 def _jes_sources(cfg: AnalysisConfig) -> list[str]:
@@ -273,12 +325,14 @@ class ShapeVariation:
         provider: CorrectionProvider,
         *,
         jets: JetShifts | None = None,
+        taus: TauScales | None = None,
     ) -> Shifted:
         """The shifted object record, built from the uncorrected (``raw``) and the nominal
-        objects of the same events, and (JES/JER) the jet shifts of
-        :func:`hnl_coffea.jets.correct_objects`."""
+        objects of the same events, (JES/JER) the jet shifts of
+        :func:`hnl_coffea.jets.correct_objects` and (τh ES) the chunk's :class:`TauScales`
+        (evaluated here when not given)."""
         build: Builder = SHAPE_SYSTEMATICS[self.stem]["build"]
-        return build(raw, nominal, provider, self, jets)
+        return build(raw, nominal, provider, self, jets, taus)
 
 
 def shape_variations(cfg: AnalysisConfig, *, is_data: bool = False) -> list[ShapeVariation]:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from coffea.ml_tools.helper import nonserializable_attribute
 
+from ..flat import column
 from .artifacts import LoadedModel, ModelMismatchError, Sidecar, load_artifact, read_sidecar
 from .runtime import (
     PRECISIONS,
@@ -59,7 +60,7 @@ def feature_matrix(features: Any, names: Sequence[str]) -> np.ndarray:
         missing = next((n for n in names if n not in features.fields), None)
         if missing is not None:
             raise ModelMismatchError(f"model input feature {missing!r} is missing from the inputs")
-        cols = [ak.to_numpy(features[n], allow_missing=False) for n in names]
+        cols = [column(features, n) for n in names]  # straight from the field's buffer
     elif isinstance(features, Mapping):
         missing = next((n for n in names if n not in features), None)
         if missing is not None:

@@ -81,8 +81,18 @@ class Objects:
         return dataclasses.replace(self, **changes)
 
     def take(self, mask: np.ndarray) -> Objects:
-        """The objects of the events where ``mask`` is true."""
+        """The objects of the events where ``mask`` is true (or of the event indices
+        ``mask``)."""
         return Objects(**{f.name: getattr(self, f.name)[mask] for f in dataclasses.fields(self)})
+
+    @staticmethod
+    def concatenate(parts: list[Objects]) -> Objects:
+        """The events of ``parts`` one after another (collections of the same form, e.g.
+        the shifted records of one kind of variation)."""
+        if len(parts) == 1:
+            return parts[0]
+        names = [f.name for f in dataclasses.fields(Objects)]
+        return Objects(**{n: ak.concatenate([getattr(p, n) for p in parts]) for n in names})
 
 
 _UNCLUSTERED_V15 = (

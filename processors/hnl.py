@@ -45,7 +45,7 @@ from hnl_coffea.histograms import (
 )
 from hnl_coffea.models.outputs import evaluate_models
 from hnl_coffea.nanoaod import NanoLayout
-from hnl_coffea.objects import load_objects, preselection
+from hnl_coffea.objects import Objects, load_objects, preselection
 from hnl_coffea.resolve import ProviderCache, era_view, nominal_selection
 
 if TYPE_CHECKING:  # torch is imported only where a model is evaluated
@@ -168,9 +168,15 @@ class HNLProcessor(processor.ProcessorABC):
             taus = None  # the τh ES of every tau, up and down: once for all decay modes
             if any(var.stem == "tauES" for var in variations):
                 taus = TauScales.of(nom.raw.taus, chunk.provider)
-            for var in variations:
-                shifted = var.apply(nom.raw, nom.objects, chunk.provider, jets=nom.jets, taus=taus)
-                self._shape_variation(chunk, events, shifted, sel, nominal_w, var.name)
+            for stem in dict.fromkeys(var.stem for var in variations):
+                shifted = {
+                    var.name: var.apply(
+                        nom.raw, nom.objects, chunk.provider, jets=nom.jets, taus=taus
+                    )
+                    for var in variations
+                    if var.stem == stem
+                }
+                self._shape_variations(chunk, events, shifted, sel, nominal_w)
         return out
 
     def _analyse(
@@ -178,15 +184,17 @@ class HNLProcessor(processor.ProcessorABC):
         chunk: _Chunk,
         events,
         sel,
-        syst: str,
+        syst: str | np.ndarray,
         *,
         weight_variations: bool = False,
         weight: np.ndarray | None = None,
     ) -> np.ndarray:
         """Weights and histogram filling for the events of ``sel`` in any region.
 
-        ``weight``: per-event weights already known (events whose selected leptons are the
-        nominal ones); returns the per-event weight used (0 outside the filled rows).
+        ``syst``: the systematic of every event, or one label per event (shape variations
+        selected together); ``weight``: per-event weights already known (events whose
+        selected leptons are the nominal ones); returns the per-event weight used (0 outside
+        the filled rows).
         """
         in_any = np.zeros(len(events), dtype=bool)
         for region_mask in sel.regions.values():
@@ -195,8 +203,9 @@ class HNLProcessor(processor.ProcessorABC):
         per_event = np.zeros(len(events))
         if len(rows) == 0:
             return per_event
+        label = syst if isinstance(syst, str) else np.asarray(syst, dtype=object)[rows]
         if weight is not None:
-            weight_sets = {syst: np.asarray(weight)[rows]}
+            weight_sets = [(label, np.asarray(weight)[rows])]
         else:
             weights = event_weights(
                 sel.leptons[in_any],
@@ -207,48 +216,58 @@ class HNLProcessor(processor.ProcessorABC):
                 systematics=weight_variations,
                 jets=sel.jets[in_any],
             )
-            weight_sets = {syst: weights.weight()}
+            weight_sets = [(label, weights.weight())]
             if weight_variations:
                 for var in weights.variations:
-                    weight_sets[var] = weights.weight(modifier=var)
-        per_event[rows] = weight_sets[syst]
+                    weight_sets.append((var, weights.weight(modifier=var)))
+        per_event[rows] = weight_sets[0][1]
         self._fill(chunk.hists, chunk.dataset, sel, in_any, rows, weight_sets)
         return per_event
 
-    def _shape_variation(
-        self, chunk: _Chunk, events, shifted: Shifted, nominal_sel, nominal_w, name: str
+    def _shape_variations(
+        self, chunk: _Chunk, events, shifted: dict[str, Shifted], nominal_sel, nominal_w
     ) -> None:
-        """Fill one shape variation (τh energy scale, MET unclustered energy, JES, JER) from
-        its shifted object record.
+        """Fill shape variations of one kind (τh energy scale, MET unclustered energy, JES,
+        JER) from their shifted object records (variation name → record).
 
-        Events whose selection inputs the variation leaves unchanged (``shifted.reselect``
-        false; only their MET may move, which no selection step reads) keep their nominal
-        selection, and so do events failing a step that reads none of the shifted
-        collections (e.g. a lepton step under a jet variation: they stay outside every
-        region). When some event needs selecting again, the events of the nominal regions
-        are selected again with it (one selection and one filling per variation, the same
-        result as keeping their nominal selection); otherwise the nominal selection and
-        weights are filled with the shifted MET. ``fast_variations=False`` re-selects every
-        event.
+        Events whose selection inputs a variation leaves unchanged (``reselect`` false; only
+        their MET may move, which no selection step reads) keep their nominal selection, and
+        so do events failing a step that reads none of the shifted collections (e.g. a
+        lepton step under a jet variation: they stay outside every region). A variation
+        that changes no selection is filled with the nominal selection and weights and its
+        shifted MET. The others have the events needing a new selection and those of the
+        nominal regions (the same result as keeping their nominal selection) selected
+        again, every variation of the kind in one selection and one filling (each event
+        labelled with its variation). ``fast_variations=False`` re-selects every event.
         """
-        objs = shifted.objects
-        changed = np.ones(len(events), dtype=bool)
-        if self.fast_variations:
-            changed = np.asarray(shifted.reselect, dtype=bool)
-            changed &= may_enter_a_region(nominal_sel, shifted.collections)
-        if not changed.any():
-            same = dataclasses.replace(nominal_sel, met=objs.met)
-            self._analyse(chunk, events, same, name, weight=nominal_w)
+        in_nominal = np.zeros(len(events), dtype=bool)
+        for region_mask in nominal_sel.regions.values():
+            in_nominal |= np.asarray(region_mask, dtype=bool)
+        parts: list[tuple[str, np.ndarray, Objects]] = []
+        for name, var in shifted.items():
+            changed = np.ones(len(events), dtype=bool)
+            if self.fast_variations:
+                changed = np.asarray(var.reselect, dtype=bool)
+                changed &= may_enter_a_region(nominal_sel, var.collections)
+                if not changed.any():
+                    same = dataclasses.replace(nominal_sel, met=var.objects.met)
+                    self._analyse(chunk, events, same, name, weight=nominal_w)
+                    continue
+                changed |= in_nominal
+            parts.append((name, np.flatnonzero(changed), var.objects))
+        if not parts:
             return
-        if self.fast_variations:
-            for region_mask in nominal_sel.regions.values():
-                changed |= np.asarray(region_mask, dtype=bool)
-        sub_events = events[changed]
-        sub_sel = select(sub_events, chunk.cfg, objs.take(changed), chunk.layout)
-        self._analyse(chunk, sub_events, sub_sel, name)
+        rows = np.concatenate([r for _, r, _ in parts])
+        labels = np.repeat([name for name, _, _ in parts], [len(r) for _, r, _ in parts])
+        objs = Objects.concatenate([o.take(r) for _, r, o in parts])
+        sub_events = events[rows]
+        self._analyse(chunk, sub_events, select(sub_events, chunk.cfg, objs, chunk.layout), labels)
 
     def _fill(self, hists, dataset, sel, in_any, rows, weight_sets) -> None:
-        """Fill every histogram for one shape variation (nominal: also weight variations)."""
+        """Fill every histogram for one shape variation (nominal: also weight variations).
+
+        ``weight_sets``: (systematic, per-row weights) pairs, the first one the selection's
+        own; a systematic is a name or one name per row of ``rows``' events."""
         if len(rows) == 0:
             return
         feats = compute_features(sel, in_any)
@@ -264,20 +283,23 @@ class HNLProcessor(processor.ProcessorABC):
         charges = np.stack([column(feats, f"l{i}_charge") for i in (1, 2, 3)], axis=1)
         masses = self.cfg.mass_hypotheses
         models = self.cfg.models
+        first = weight_sets[0][0]
+        nominal = isinstance(first, str) and first == NOMINAL
         outputs = evaluate_models(
             self.runners, feats, channel, charges, masses,
-            mc_passes=models.mc_dropout_passes if NOMINAL in weight_sets else 0,
+            mc_passes=models.mc_dropout_passes if nominal else 0,
             mc_models=models.mc_dropout_models,
         )  # fmt: skip
         values.update(outputs.values)
         scores = outputs.scores
         n_m = len(masses)
         mhyp = np.tile(np.asarray(masses, dtype=np.int64), len(idx))
-        for syst, w in weight_sets.items():
+        for syst, w in weight_sets:
             w_sel = np.asarray(w)[idx]
+            label = syst if isinstance(syst, str) else syst[idx]
             common = {
                 "dataset": dataset,
-                "systematic": syst,
+                "systematic": label,
                 "region": region_labels,
                 "channel": chan_labels,
             }
@@ -289,13 +311,13 @@ class HNLProcessor(processor.ProcessorABC):
                     value=s[idx].ravel(),
                     weight=np.repeat(w_sel, n_m),
                     dataset=dataset,
-                    systematic=syst,
+                    systematic=label if isinstance(label, str) else np.repeat(label, n_m),
                     region=np.repeat(region_labels, n_m),
                     channel=np.repeat(chan_labels, n_m),
                     mhyp=mhyp,
                 )
         if outputs.mc:  # nominal selection and weights only
-            w_nom = np.asarray(weight_sets[NOMINAL])[idx]
+            w_nom = np.asarray(weight_sets[0][1])[idx]
             fill_mc_dropout(
                 hists, outputs.mc, rows=idx, weight=w_nom, dataset=dataset,
                 region=region_labels, channel=chan_labels, masses=masses,

@@ -81,9 +81,11 @@ class RunOptions:
     partial: str | None = None
     rounds: int = 10  # with ``partial``: process the files in up to this many rounds
     resume: bool = False  # continue from ``partial`` (skip the files it lists as done)
-    #: Histogram storage (MB) a round may hold: the first round is the first dataset's
-    #: files; from its output size each later round takes as many datasets as fit, and
-    #: after each round the histograms in memory beyond this are written to ``spill_dir``.
+    #: Histogram storage (MB) a round may hold: each round takes as many datasets as fit,
+    #: sized by the processor's ``histogram_bytes(dataset, metadata)`` where it has one
+    #: (HNLProcessor does), otherwise from the first round (one dataset) and the output of
+    #: each round; after each round the histograms in memory beyond this are written to
+    #: ``spill_dir``.
     memory_mb: float = 300.0
     #: Where histograms are spilled (default: a temporary folder); the parts are read back
     #: one at a time (see :mod:`hnl_coffea.accumulate`) and removed when no longer used.
@@ -250,7 +252,10 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar
     per_round = -(-len(todo) // n_rounds) if todo else 0  # files per round (ceil)
     budget = opts.memory_mb * 2**20
     n_chunks, max_datasets, spill = 0, 1, None  # first round: one dataset, to learn its size
-    per_dataset = 0
+    declared = _declared_bytes(proc, {ds: good[ds] for ds, _ in todo})
+    per_dataset = declared or 0
+    if declared:  # the processor books its histograms in full: every round sized from here
+        max_datasets = max(1, int(budget // declared))
     next_save = len(done) + per_round  # files done at which the partial result is saved
     while todo:
         group = _next_round(todo, per_round, max_datasets)
@@ -265,9 +270,11 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar
         except RunError as err:
             raise RunError(_stopped(str(err), acc, done, len(items), opts)) from err
         per_dataset = max(per_dataset, _bytes_per_dataset(out))
-        # at most twice the datasets of the round before: the estimate improves as it goes
-        n_round = len({ds for ds, _ in group})
-        max_datasets = max(1, min(2 * n_round, int(budget // max(per_dataset, 1))))
+        fit = max(1, int(budget // max(per_dataset, 1)))
+        if declared:
+            max_datasets = fit
+        else:  # at most twice the datasets of the round before: the estimate improves
+            max_datasets = min(2 * len({ds for ds, _ in group}), fit)
         acc = processor.accumulate([out], acc) if acc else out
         done.update(group)
         n_chunks += n
@@ -297,6 +304,15 @@ def _next_round(todo: list[tuple[str, str]], n_files: int, max_datasets: int) ->
         seen.add(ds)
         group.append((ds, path))
     return group
+
+
+def _declared_bytes(proc: Any, fileset: Mapping[str, Any]) -> int | None:
+    """The largest histogram storage of one dataset of ``fileset`` as the processor declares
+    it (``proc.histogram_bytes(dataset, metadata)``), or None when it declares none."""
+    declare = getattr(proc, "histogram_bytes", None)
+    if declare is None or not fileset:
+        return None
+    return max(int(declare(ds, spec.get("metadata") or {})) for ds, spec in fileset.items())
 
 
 def _histogram_sets(acc: Any):

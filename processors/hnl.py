@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from hnl_coffea.accumulate import HistogramSet
+from hnl_coffea.accumulate import HistogramSet, hist_nbytes
 from hnl_coffea.channels import may_enter_a_region, select
 from hnl_coffea.config import AnalysisConfig, load_config
 from hnl_coffea.corrections.evaluators import CorrectionProvider
@@ -81,6 +82,7 @@ class HNLProcessor(processor.ProcessorABC):
         self.systematics = systematics
         self.fast_variations = fast_variations
         self._runners: dict[str, ModelRunner] | None = None
+        self._booked_bytes: dict[tuple[str, bool], int] = {}
         self.providers = ProviderCache()
 
     # -- lazily built, never pickled with state -----------------------------------------------
@@ -106,6 +108,31 @@ class HNLProcessor(processor.ProcessorABC):
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def _systematics(self, cfg: AnalysisConfig, is_data: bool):
+        """Whether systematics are filled for a dataset, its shape variations and the names
+        of every systematic it fills (weight variations first)."""
+        with_syst = (
+            cfg.corrections.systematics if self.systematics is None else self.systematics
+        ) and not is_data
+        variations = shape_variations(cfg, is_data=is_data) if with_syst else []
+        systs = [v.name for v in variations]
+        if with_syst:
+            systs = weight_variation_names(cfg, self.providers(cfg)) + systs
+        return with_syst, variations, systs
+
+    def histogram_bytes(self, dataset: str, metadata: Mapping[str, Any]) -> int:
+        """Bytes of the histograms of one dataset, booked as a chunk books them (every
+        region, channel and systematic), so that :func:`hnl_coffea.runner.run_fileset` can
+        size its rounds of datasets before processing any."""
+        meta = dataset_metadata(dataset, dict(metadata), self.cfg.era)
+        key = (meta.era, meta.is_data)
+        if key not in self._booked_bytes:
+            cfg = self.cfg.for_era(meta.era)
+            systs = self._systematics(cfg, meta.is_data)[2]
+            hists = book_histograms(cfg, dataset=dataset, systematics=systs)
+            self._booked_bytes[key] = sum(hist_nbytes(h) for h in hists.values())
+        return self._booked_bytes[key]
+
     # -- per chunk -------------------------------------------------------------------------------
     def process(self, events) -> dict[str, Any]:
         from hnl_coffea.daskmode import is_dask_events, run_partitions
@@ -123,13 +150,7 @@ class HNLProcessor(processor.ProcessorABC):
                 f"{filename}: dataset {dataset!r} is simulation but has no genWeight branch; "
                 "mark collision data with is_data: true in the fileset metadata"
             )
-        with_syst = (
-            cfg.corrections.systematics if self.systematics is None else self.systematics
-        ) and not meta.is_data
-        variations = shape_variations(cfg, is_data=meta.is_data) if with_syst else []
-        systs = [v.name for v in variations]
-        if with_syst:
-            systs = weight_variation_names(cfg, self.providers(cfg)) + systs
+        with_syst, variations, systs = self._systematics(cfg, meta.is_data)
         out: dict[str, Any] = {
             "hists": HistogramSet(book_histograms(cfg, dataset=dataset, systematics=systs)),
             "processed": {dataset: {filename: n_total}},

@@ -346,3 +346,15 @@ def test_fast_shape_variations_equal_full_reselection_with_models(cfg, sample):
         for syst in b.axes["systematic"]:
             sa, sb = a[{"systematic": syst}], b[{"systematic": syst}]
             np.testing.assert_allclose(sa.values(flow=True), sb.values(flow=True), err_msg=syst)
+
+
+@pytest.mark.filterwarnings("ignore:data dataset without primary_dataset")
+def test_declared_histogram_bytes_are_what_a_chunk_books(cfg, sample):
+    """``HNLProcessor.histogram_bytes`` sizes the runner's rounds before any chunk runs: it
+    must be the storage of the histograms a chunk of that dataset returns."""
+    _, path = sample
+    for systematics, meta in ((True, {}), (False, {}), (True, {"is_data": True})):
+        proc = HNLProcessor(cfg, models=False, systematics=systematics)
+        hists = proc.process(_events(path, "WZ", **meta))["hists"]
+        stored = sum(int(hists[n].view(flow=True).nbytes) for n in hists)
+        assert proc.histogram_bytes("WZ", meta) == stored, (systematics, meta)

@@ -245,3 +245,41 @@ def test_rounds_of_datasets_spill_histograms_beyond_the_memory_budget(toy, tmp_p
     del out, stored
     gc.collect()
     assert list(spill.iterdir()) == []  # spilled files go with the last part using them
+
+
+class _Declaring(ToyProcessor):
+    """A ToyProcessor that declares the histogram storage of each dataset."""
+
+    def __init__(self, nbytes: int) -> None:
+        super().__init__(hist_set=True)
+        self.nbytes = nbytes
+
+    def histogram_bytes(self, dataset, metadata) -> int:
+        return self.nbytes
+
+
+def test_rounds_are_sized_from_the_declared_histogram_bytes(toy, monkeypatch):
+    """A processor declaring its histograms' size gets rounds sized from the start (no
+    first round of one dataset); one that declares nothing starts with one dataset."""
+    import hnl_coffea.runner as runner
+
+    fileset, _, _ = toy
+    rounds: list[list[str]] = []
+    real = runner._process
+
+    def spy(proc, sub, opts, backend):
+        rounds.append(sorted(sub))
+        return real(proc, sub, opts, backend)
+
+    monkeypatch.setattr(runner, "_process", spy)
+    mb = 2**20
+    ref, _ = run_fileset(ToyProcessor(hist_set=True), fileset, _opts())
+    for proc, budget_mb, expected in (
+        (_Declaring(mb), 2.5, [["HNL_M300", "WZ"]]),  # both fit: one round
+        (_Declaring(2 * mb), 2.5, [["WZ"], ["HNL_M300"]]),  # one fits: a round each
+        (ToyProcessor(hist_set=True), 2.5, [["WZ"], ["HNL_M300"]]),  # first round: one
+    ):
+        rounds.clear()
+        out, _ = run_fileset(proc, fileset, _opts(memory_mb=budget_mb))
+        assert rounds == expected, type(proc).__name__
+        assert out["hists"]["muon_pt"] == ref["hists"]["muon_pt"]

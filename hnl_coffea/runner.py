@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import re
 import shutil
 import tempfile
@@ -121,34 +122,45 @@ def _num_entries(path: str, treename: str, timeout: int, retries: int) -> int:
             time.sleep(0.2 * attempt)
 
 
+def _probe(job: tuple[str, str, str], timeout: int, retries: int) -> tuple[str, str, int | str]:
+    """``(dataset, path, entries)`` of one file, or the one-line reason it cannot be read."""
+    ds, path, tree = job
+    try:
+        return ds, path, _num_entries(path, tree, timeout, retries)
+    except Exception as err:
+        return ds, path, reason(err)
+
+
 def check_files(
     fileset: Mapping[str, Mapping[str, Any]],
     treename: str = "Events",
     timeout: int = 60,
     retries: int = 0,
+    client: Any = None,
 ) -> tuple[dict[tuple[str, str], int], list[SkippedFile]]:
-    """Open every file once: ``({(dataset, path): entries}, [unreadable files])``."""
+    """Open every file once: ``({(dataset, path): entries}, [unreadable files])``.
+
+    Files are opened by 8 threads of this process or, given a Dask ``client``, by its
+    workers (parsing a NanoAOD tree's header holds the GIL: ~0.13 s per file here).
+    """
     jobs = [
         (ds, path, tree if isinstance(tree, str) else treename)
         for ds, spec in fileset.items()
         for path, tree in _files(spec).items()
     ]
-
-    def probe(job: tuple[str, str, str]) -> tuple[str, str, int | str]:
-        ds, path, tree = job
-        try:
-            return ds, path, _num_entries(path, tree, timeout, retries)
-        except Exception as err:
-            return ds, path, reason(err)
-
+    probe = functools.partial(_probe, timeout=timeout, retries=retries)
+    if client is not None and jobs:
+        results = client.gather(client.map(probe, jobs, pure=False))
+    else:
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs)))) as pool:
+            results = list(pool.map(probe, jobs))
     entries: dict[tuple[str, str], int] = {}
     bad: list[SkippedFile] = []
-    with ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs)))) as pool:
-        for ds, path, res in pool.map(probe, jobs):
-            if isinstance(res, int):
-                entries[(ds, path)] = res
-            else:
-                bad.append(SkippedFile(ds, path, res, None))
+    for ds, path, res in results:
+        if isinstance(res, int):
+            entries[(ds, path)] = res
+        else:
+            bad.append(SkippedFile(ds, path, res, None))
     return entries, bad
 
 
@@ -172,7 +184,8 @@ def run_fileset(
     """
     opts = options or RunOptions()
     t0 = time.time()
-    entries, bad = check_files(fileset, opts.treename, opts.timeout, opts.retries)
+    client = backend.client if backend is not None else None  # an open cluster's workers
+    entries, bad = check_files(fileset, opts.treename, opts.timeout, opts.retries, client)
     if bad and not opts.skip_bad_files:
         raise RunError(
             f"{len(bad)} unreadable file(s) (use --skip-bad-files to continue without them): "

@@ -283,3 +283,20 @@ def test_rounds_are_sized_from_the_declared_histogram_bytes(toy, monkeypatch):
         out, _ = run_fileset(proc, fileset, _opts(memory_mb=budget_mb))
         assert rounds == expected, type(proc).__name__
         assert out["hists"]["muon_pt"] == ref["hists"]["muon_pt"]
+
+
+def test_dask_workers_check_the_files_as_the_threads_do(bad_fileset):
+    """With an open cluster the files are opened by its workers: the same entries and the
+    same one-line reasons as the driver's own threads give."""
+    from hnl_coffea.runner import check_files
+
+    fs, good, corrupt, missing, n_good = bad_fileset
+    here = check_files(fs)
+    opts = ExecutorOptions(executor="dask", workers=1, host="127.0.0.1")
+    with open_backend(opts, retries=0, status=False) as be:
+        there = check_files(fs, client=be.client)
+        with pytest.raises(RunError, match="2 unreadable file"):
+            run_fileset(ToyProcessor(), fs, _opts(), backend=be)
+    assert there == here
+    assert there[0] == {("WZ", good): n_good}
+    assert {b.path for b in there[1]} == {corrupt, missing}

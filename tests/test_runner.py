@@ -294,7 +294,11 @@ def test_dask_workers_check_the_files_as_the_threads_do(bad_fileset):
     here = check_files(fs)
     opts = ExecutorOptions(executor="dask", workers=1, host="127.0.0.1")
     with open_backend(opts, retries=0, status=False) as be:
-        there = check_files(fs, client=be.client)
+        from distributed import get_task_stream
+
+        with get_task_stream(be.client) as tasks:
+            there = check_files(fs, client=be.client)
+        assert len(tasks.data) == 3  # one task per file, run by the worker
         with pytest.raises(RunError, match="2 unreadable file"):
             run_fileset(ToyProcessor(), fs, _opts(), backend=be)
     assert there == here

@@ -309,6 +309,39 @@ def test_mass_regressor_learns_and_stops_on_the_plain_validation_metric():
         assert abs(float(np.median(rel))) < 0.1, f"median bias at {m:g} GeV"
 
 
+def test_mass_regressor_is_trained_with_dropout_for_mc_dropout(tmp_path):
+    """The regressor is trained with dropout by default, so that Monte-Carlo dropout on the
+    regressed mass gives a per-event σ > 0 (a dropout-free regressor gave σ = 0 for every
+    event); ``regressor_dropout=0`` trains one that the runner refuses for MC dropout."""
+    from hnl_coffea.models import ModelRunner, save_artifact
+    from hnl_coffea.training.stages import TrainingOptions, train_mass_regressor
+
+    rng = np.random.default_rng(6)
+    m_true = rng.choice([100.0, 500.0], 1000).astype(np.float32)
+    x = np.stack([(m_true - 300) / 200, rng.normal(0, 1, 1000)], axis=1).astype(np.float32)
+    split = np.arange(1000) % 10 // 7  # 0: train, 1: validation
+    args = (x, m_true, np.ones(1000, np.float32), split, (85.0, 1000.0))
+    for p in (TrainingOptions().regressor_dropout, 0.0):
+        opts = TrainingOptions(regressor_hidden=(16,), regressor_epochs=2, regressor_dropout=p,
+                               progress=False)  # fmt: skip
+        model, _ = train_mass_regressor(*args, opts, torch.device("cpu"))
+        path = tmp_path / f"reg{p}.pt"
+        save_artifact(model, path, kind="mass_regression", feature_names=["a", "b"])
+        runner = ModelRunner(path)
+        if p == 0:
+            with pytest.raises(ValueError, match="has no dropout"):
+                runner.regress_mc(x[:10], n_passes=5)
+            continue
+        assert p > 0 and runner.sidecar.max_dropout == p
+        mean, std = runner.regress_mc(x[:200], n_passes=20)
+        assert np.all(std > 0)
+        # dropout off (the nominal output) is the network without dropout masks
+        model.eval()
+        with torch.no_grad():
+            plain = model(torch.as_tensor(x[:200])).numpy().ravel()
+        np.testing.assert_allclose(runner.regress(x[:200]), plain, rtol=1e-5, atol=1e-3)
+
+
 def test_mirrored_loss_vanishes_for_a_wrong_prediction():
     # why the regressor's early stopping does not use it: 85 GeV predicted at 600 GeV costs 0
     f = mirrored_boundary_factor(torch.tensor([600.0]), torch.tensor([85.0]), 85.0, 1000.0)

@@ -62,6 +62,7 @@ class TrainingOptions:
     transfer_backbone_dropout: float = 0.2
     transfer_warmup_epochs: int = 2
     regressor_hidden: tuple[int, ...] = (256, 256, 256)
+    regressor_dropout: float = 0.1  # after every hidden layer (MC dropout needs p > 0)
     regressor_epochs: int = 30
     regressor_lr: float = 1e-3
     regressor_batch_size: int = 256
@@ -220,9 +221,13 @@ def train_mass_regressor(
     scaling is folded into its last layer afterwards. Early stopping uses the plain weighted
     MAPE/√y on the validation split: the mirrored-boundary loss vanishes for predictions far
     from the truth (e.g. ≈ 600 GeV for an 85 GeV event), so it cannot rank epochs. The
-    learning rate follows a cosine decay over ``regressor_epochs``.
+    learning rate follows a cosine decay over ``regressor_epochs``. ``regressor_dropout``
+    after every hidden layer lets the analysis run Monte-Carlo dropout on the regressed mass
+    (``models.mc_dropout_models``); validation runs with dropout off.
     """
-    model = MassRegressor(n_inputs=x.shape[1], hidden=opts.regressor_hidden).to(device)
+    model = MassRegressor(
+        n_inputs=x.shape[1], hidden=opts.regressor_hidden, dropout=opts.regressor_dropout
+    ).to(device)
     low, high = mass_range
     center, scale = 0.5 * (low + high), 0.5 * (high - low)
 

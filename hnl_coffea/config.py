@@ -357,6 +357,14 @@ class HistogramConfig(_Model):
     mc_dropout_std: Binning = Binning(
         bins=50, start=0.0, stop=0.5, label=r"MC-dropout $\sigma$(score)"
     )
+    #: Mean-mass axis of the MC-dropout σ-vs-mass histogram of the mass regressor.
+    mc_dropout_mass: Binning = Binning(
+        bins=15, start=0.0, stop=1500.0, label=r"MC-dropout mean $m_N^{reg}$ [GeV]"
+    )
+    #: Per-event MC-dropout standard deviation of the regressed mass over its mean.
+    mc_dropout_mass_rel_std: Binning = Binning(
+        bins=50, start=0.0, stop=0.5, label=r"MC-dropout $\sigma(m_N^{reg}) / m_N^{reg}$"
+    )
 
 
 #: The correction files of the jsonpog-integration ``POG/`` tree, by kind, relative to the POG
@@ -435,9 +443,15 @@ class ModelsConfig(_Model):
     threads: int = Field(default=1, ge=1)
     precision: Literal["auto", "fp32", "bf16"] = "fp32"
     #: Monte-Carlo dropout passes per event (0: off). With N > 0 the processor also fills
-    #: ``score_<model>_mc`` and ``score_<model>_mcstd`` for the models in ``mc_dropout_models``.
+    #: ``score_<model>_mc`` and ``score_<model>_mcstd`` for the classifiers in
+    #: ``mc_dropout_models``, and ``mass_regression_mc`` / ``mass_regression_mcstd`` when it
+    #: names the mass regressor.
     mc_dropout_passes: int = Field(default=0, ge=0)
-    mc_dropout_models: tuple[Literal["parametric", "transfer"], ...] = ("parametric", "transfer")
+    mc_dropout_models: tuple[Literal["parametric", "transfer", "mass_regression"], ...] = (
+        "parametric",
+        "transfer",
+        "mass_regression",
+    )
 
 
 class AnalysisConfig(_Model):

@@ -19,11 +19,14 @@ Histogram names (keys of the processor's ``"hists"`` accumulator):
     ``systematic`` axis holds ``nominal`` (mean), ``mcdropoutUp`` (mean + σ) and
     ``mcdropoutDown`` (mean − σ), every event shifted by its own standard deviation σ
   - ``score_<model>_mcstd`` — σ versus the mean score (2-D, coarse score axis)
+  - ``mass_regression_mc`` / ``mass_regression_mcstd`` — the same for the regressed mass
+    (no mhyp axis; the spread axis is the relative σ / mean mass)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import hist
@@ -34,6 +37,7 @@ from .config import AnalysisConfig, Binning
 __all__ = [
     "MC_DOWN",
     "MC_UP",
+    "MCDropoutHists",
     "NOMINAL",
     "SCORE_HISTS",
     "book_histograms",
@@ -131,27 +135,82 @@ def book_histograms(
         out[f"feature_{feat}"] = hist.Hist(
             *axes(False, **labels), variable_axis(feat, binning), storage=hist.storage.Weight()
         )
-    for mean_name, std_name in mc_dropout_hists(cfg).values():
-        out[mean_name] = hist.Hist(
-            *axes(True, **mc_shifts), variable_axis("score", h.score), storage=hist.storage.Weight()
-        )
-        out[std_name] = hist.Hist(
-            *axes(True, **nominal_only),
-            variable_axis("score", h.mc_dropout_score),
-            variable_axis("score_std", h.mc_dropout_std),
+    for spec in mc_dropout_hists(cfg).values():
+        value, coarse, spread = spec.binnings(h)
+        per_m = spec.per_hypothesis
+        out[spec.mean] = hist.Hist(
+            *axes(per_m, **mc_shifts), variable_axis(spec.variable, value),
+            storage=hist.storage.Weight(),
+        )  # fmt: skip
+        out[spec.std] = hist.Hist(
+            *axes(per_m, **nominal_only),
+            variable_axis(spec.variable, coarse),
+            variable_axis(spec.spread, spread),
             storage=hist.storage.Weight(),
         )
     return out
 
 
-def mc_dropout_hists(cfg: AnalysisConfig) -> dict[str, tuple[str, str]]:
-    """``{score histogram: (mean-score histogram, σ-vs-score histogram)}`` that the
+@dataclass(frozen=True)
+class MCDropoutHists:
+    """The two MC-dropout histograms of one network output (``source``: the histogram of
+    its deterministic output, ``score_<model>`` or ``mass_regression``)."""
+
+    source: str
+
+    @property
+    def per_hypothesis(self) -> bool:
+        """A classifier score: one value per mass hypothesis (``mhyp`` axis)."""
+        return self.source != "mass_regression"
+
+    @property
+    def mean(self) -> str:
+        """Mean output, with the ±σ templates on its ``systematic`` axis."""
+        return f"{self.source}_mc"
+
+    @property
+    def std(self) -> str:
+        """Spread versus the mean output (2-D)."""
+        return f"{self.source}_mcstd"
+
+    @property
+    def variable(self) -> str:
+        return "score" if self.per_hypothesis else "mass"
+
+    @property
+    def spread(self) -> str:
+        """σ for a score (in [0, 0.5]); σ / mean for the mass, whose σ grows with it."""
+        return "score_std" if self.per_hypothesis else "mass_rel_std"
+
+    def binnings(self, h: Any) -> tuple[Binning, Binning, Binning]:
+        """(mean-output axis, coarse mean-output axis of the spread histogram, spread axis)
+        from the configured :class:`~hnl_coffea.config.HistogramConfig` ``h``."""
+        if self.per_hypothesis:
+            return h.score, h.mc_dropout_score, h.mc_dropout_std
+        return h.mass_regression, h.mc_dropout_mass, h.mc_dropout_mass_rel_std
+
+    def shifted(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mean + σ, mean − σ) kept in the output's range ([0, 1] score, ≥ 0 mass)."""
+        hi = 1.0 if self.per_hypothesis else np.inf
+        return np.clip(mean + std, 0.0, hi), np.clip(mean - std, 0.0, hi)
+
+    def spread_of(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        """The value filled on the spread axis (σ, or σ / mean; +inf where mean ≤ 0)."""
+        if self.per_hypothesis:
+            return std
+        safe = np.where(mean > 0, mean, 1.0)
+        return np.where(mean > 0, std / safe, np.inf)
+
+
+def mc_dropout_hists(cfg: AnalysisConfig) -> dict[str, MCDropoutHists]:
+    """``{deterministic output histogram: its MC-dropout histograms}`` that the
     configuration asks for (empty unless ``models.mc_dropout_passes`` > 0)."""
     m = cfg.models
     if m.mc_dropout_passes <= 0:
         return {}
     names = [n for n in m.mc_dropout_models if getattr(m, n) is not None]
-    return {f"score_{n}": (f"score_{n}_mc", f"score_{n}_mcstd") for n in names}
+    sources = [n if n == "mass_regression" else f"score_{n}" for n in names]
+    return {s: MCDropoutHists(s) for s in sources}
 
 
 def _cat(values, n: int) -> np.ndarray:
@@ -209,36 +268,37 @@ def fill_mc_dropout(
     channel: np.ndarray,
     masses: tuple[float, ...],
 ) -> None:
-    """Fill the MC-dropout histograms from per-event (mean, std) arrays of shape (n, H).
+    """Fill the MC-dropout histograms from per-event (mean, std) arrays: (n, H) for a
+    classifier score (keyed ``score_<model>``), (n,) for ``mass_regression``.
 
     ``rows`` picks one event per fill entry (an event in several regions appears once per
-    region), ``weight``/``region``/``channel`` are per entry. Shifted scores are clipped to
-    [0, 1].
+    region), ``weight``/``region``/``channel`` are per entry. Shifted outputs stay in their
+    range (see :meth:`MCDropoutHists.shifted`).
     """
     n_m = len(masses)
-    mhyp = np.tile(np.asarray(masses, dtype=np.int64), len(rows))
-    cats = {
-        "dataset": dataset,
-        "region": np.repeat(region, n_m),
-        "channel": np.repeat(channel, n_m),
-        "mhyp": mhyp,
-        "weight": np.repeat(weight, n_m),
-    }
     for key, (mean, std) in mc.items():
+        spec = MCDropoutHists(key)
+        per_m = spec.per_hypothesis
+        rep = n_m if per_m else 1
+        cats: dict[str, Any] = {
+            "dataset": dataset,
+            "region": np.repeat(region, rep),
+            "channel": np.repeat(channel, rep),
+            "weight": np.repeat(weight, rep),
+        }
+        if per_m:
+            cats["mhyp"] = np.tile(np.asarray(masses, dtype=np.int64), len(rows))
         mu, sigma = mean[rows].ravel(), std[rows].ravel()
-        h_mean, h_std = hists[f"{key}_mc"], hists[f"{key}_mcstd"]
-        for syst, value in (
-            (NOMINAL, mu),
-            (MC_UP, np.clip(mu + sigma, 0.0, 1.0)),
-            (MC_DOWN, np.clip(mu - sigma, 0.0, 1.0)),
-        ):
+        up, down = spec.shifted(mu, sigma)
+        h_mean, h_std = hists[spec.mean], hists[spec.std]
+        for syst, value in ((NOMINAL, mu), (MC_UP, up), (MC_DOWN, down)):
             fill_entries(h_mean, value=value, systematic=syst, **cats)
         h_std.fill(
             **{k: _cat(v, len(mu)) if k == "dataset" else v for k, v in cats.items()},
             systematic=_cat(NOMINAL, len(mu)),
-            score=in_score_range(mu),
-            score_std=sigma,
-        )
+            **{spec.variable: in_score_range(mu) if per_m else mu,
+               spec.spread: spec.spread_of(mu, sigma)},
+        )  # fmt: skip
 
 
 def region_entries(regions: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

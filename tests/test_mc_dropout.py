@@ -78,9 +78,7 @@ def mc_run(tmp_path_factory, cfg):
     from processors import HNLProcessor
 
     out = tmp_path_factory.mktemp("mc")
-    c = cfg.with_overrides(
-        {**NO_SF, "models.mc_dropout_passes": PASSES, "models.mass_regression": None}
-    )
+    c = cfg.with_overrides({**NO_SF, "models.mc_dropout_passes": PASSES})
     fs_path = generate_fileset(out / "sample", 6000, seed=5, cfg=c,
                                samples=["HNL_M300", "WZTo3LNu"], signal_fraction=0.5)  # fmt: skip
     run_skim(load_fileset(fs_path), c, out / "skim")
@@ -159,6 +157,59 @@ def test_processor_fills_mc_dropout_histograms(mc_run, model_name):
         )
         assert shift_up == pytest.approx(ref_up, rel=0.25, abs=0.01)
         assert shift_dn == pytest.approx(ref_dn, rel=0.25, abs=0.01)
+
+
+def _reference_mass_mc(c, skim):
+    """Per event, PASSES stochastic passes of the mass regressor (GeV)."""
+    loaded = load_artifact(data_path(c.models.mass_regression))
+    side, model = loaded.sidecar, loaded.model
+    x = torch.as_tensor(side.scaler.transform(skim.matrix(side.feature_names)))
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.train()
+    torch.manual_seed(98)
+    with torch.no_grad():
+        out = np.stack([model(x).numpy().reshape(-1) for _ in range(PASSES)])
+    return out.mean(0), out.std(0)
+
+
+def test_processor_fills_mass_regression_mc_dropout(mc_run):
+    """The regressed mass with MC dropout: mean mass, ±σ templates and σ / mean versus the
+    mean mass, against the per-event loop over dropout passes (the shipped regressor used to
+    carry no dropout, and the analysis could not run MC dropout on it)."""
+    c, hists, skim = mc_run
+    h_mc, h_std = hists["mass_regression_mc"], hists["mass_regression_mcstd"]
+    assert set(h_mc.axes["systematic"]) == {NOMINAL, MC_UP, MC_DOWN}
+    assert "mhyp" not in h_mc.axes.name and "mhyp" not in h_std.axes.name
+    sr = skim["region_SR"].astype(bool)
+    w = skim["gen_weight"][sr]
+    mean_ref, std_ref = _reference_mass_mc(c, skim)
+    mu, sd = mean_ref[sr], std_ref[sr]
+    assert np.average(sd / mu, weights=w) > 0.005  # dropout gives a real spread
+    nom = h_mc[{"region": "SR", "systematic": NOMINAL}].project("mass")
+    det = hists["mass_regression"][{"region": "SR", "systematic": NOMINAL}].project("mass")
+    assert nom.sum(flow=True).value == pytest.approx(w.sum())
+    assert nom.sum(flow=True).value == pytest.approx(det.sum(flow=True).value)
+    centres = nom.axes[0].centers
+    mean_mass = np.sum(nom.values() * centres) / nom.values().sum()
+    assert mean_mass == pytest.approx(np.average(mu, weights=w), rel=0.02)
+    for syst, sign in ((MC_UP, 1), (MC_DOWN, -1)):
+        v = h_mc[{"region": "SR", "systematic": syst}].project("mass").values()
+        shift = sign * (np.sum(v * centres) / v.sum() - mean_mass)
+        assert shift == pytest.approx(np.average(sd, weights=w), rel=0.2, abs=2.0)
+    from hnl_coffea.postprocessing.mcdropout import sigma_profile
+
+    s2 = h_std[{"region": "SR", "systematic": NOMINAL}].project("mass", "mass_rel_std")
+    rel = s2.project("mass_rel_std")
+    edges = rel.axes[0].edges[::5]  # 10 bins; different dropout masks: agreement in yield
+    got = rel.values(flow=True).reshape(-1)
+    got = np.r_[got[0], np.add.reduceat(got[1:-1], np.arange(0, len(got) - 2, 5)), got[-1]]
+    ref = np.histogram(sd / mu, np.r_[-np.inf, edges, np.inf], weights=w)[0]
+    np.testing.assert_allclose(got, ref, atol=0.05 * w.sum())
+    centres, profile = sigma_profile(s2)
+    assert len(centres) == c.histograms.mc_dropout_mass.bins
+    assert np.isfinite(profile).any()
 
 
 def test_no_mc_histograms_by_default(cfg):

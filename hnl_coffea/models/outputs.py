@@ -34,8 +34,9 @@ class ModelOutputs:
     """Per-event network outputs of one chunk.
 
     ``values``: per-event variables, (n,) (``mass_regression`` in GeV); ``scores``: score
-    histogram name → (n, H) scores at the H mass hypotheses; ``mc``: score histogram name →
-    (mean, std), each (n, H), of the Monte-Carlo-dropout passes.
+    histogram name → (n, H) scores at the H mass hypotheses; ``mc``: output histogram name →
+    (mean, std) of the Monte-Carlo-dropout passes, each (n, H) for a score and (n,) for
+    ``mass_regression``.
     """
 
     values: dict[str, np.ndarray] = field(default_factory=dict)
@@ -56,7 +57,7 @@ def evaluate_models(
     """Evaluate ``runners`` (config name → runner) on one chunk's selected events.
 
     Classifiers give scores at every mass hypothesis of ``masses``; with ``mc_passes`` > 0
-    the classifiers named in ``mc_models`` are also evaluated with dropout active
+    the models named in ``mc_models`` are also evaluated with dropout active
     (``mc_passes`` stochastic passes per event; a model without dropout is refused by its
     runner with a clear error).
     """
@@ -64,6 +65,8 @@ def evaluate_models(
     for name, runner in runners.items():
         if name not in CLASSIFIERS:
             out.values[name] = runner.regress(features)
+            if mc_passes > 0 and name in mc_models:
+                out.mc[name] = runner.regress_mc(features, n_passes=mc_passes)
             continue
         key = score_hist(name)
         out.scores[key] = runner.scores(features, channel, charges, masses)

@@ -7,7 +7,9 @@ standard deviation σ, a proxy for the network's own uncertainty on that event. 
 (axes ... × systematic × score) whose ``systematic`` axis holds the template of the mean
 score (``nominal``) and the templates with every event moved to mean + σ
 (``mcdropoutUp``) and mean − σ (``mcdropoutDown``), and ``score_<model>_mcstd``
-(σ versus the mean score).
+(σ versus the mean score); with the mass regressor in ``models.mc_dropout_models`` the
+same for the regressed mass (``mass_regression_mc``, ``mass_regression_mcstd`` with the
+relative σ / mean).
 
 :func:`mc_dropout_uncertainty` turns one adaptively binned category of ``score_<model>_mc``
 into the per-bin template uncertainty: the coherent ±1σ shift of all events, a fully
@@ -69,14 +71,18 @@ def mc_dropout_uncertainty(h: hist.Hist) -> MCDropoutUncertainty:
 
 
 def sigma_profile(h: hist.Hist) -> tuple[np.ndarray, np.ndarray]:
-    """(mean-score bin centres, weighted mean σ per bin; NaN where empty) of a
-    ``score_<model>_mcstd`` histogram reduced to its ``score`` and ``score_std`` axes."""
+    """(mean-output bin centres, weighted mean spread per bin; NaN where empty) of an
+    MC-dropout spread histogram reduced to its two variable axes: ``score`` and
+    ``score_std`` (``score_<model>_mcstd``), or ``mass`` and ``mass_rel_std``
+    (``mass_regression_mcstd``, σ / mean)."""
     names = [a.name for a in h.axes]
-    if names != ["score", "score_std"]:
-        raise ValueError(f"expected axes ['score', 'score_std'], got {names}")
+    if names not in (["score", "score_std"], ["mass", "mass_rel_std"]):
+        raise ValueError(
+            f"expected axes ['score', 'score_std'] or ['mass', 'mass_rel_std'], got {names}"
+        )
     w = h.values()
-    sigma = h.axes["score_std"].centers
+    sigma = h.axes[1].centers
     total = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(total > 0, (w * sigma).sum(axis=1) / total, np.nan)
-    return h.axes["score"].centers, mean
+    return h.axes[0].centers, mean

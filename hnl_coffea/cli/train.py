@@ -37,6 +37,12 @@ from .common import config_options, load_cli_config, user_errors
     "allocated per process (0: compare on the test split; ignored with --fileset).",
 )
 @click.option(
+    "--eval-signal-events",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Selected events per signal mass point wanted in the evaluation sample (default: 6000).",
+)
+@click.option(
     "--fileset",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
@@ -81,6 +87,7 @@ def train(
     n_events,
     regressor_events,
     eval_events,
+    eval_signal_events,
     fileset,
     epochs,
     device,
@@ -112,6 +119,8 @@ def train(
     )
     if seed is not None:
         opts = replace(opts, seed=seed)
+    if eval_signal_events is not None:
+        opts = replace(opts, eval_signal_selected=eval_signal_events)
     if epochs is not None:
         opts = replace(
             opts,

@@ -107,12 +107,13 @@ class RunOptions:
             raise ValueError(f"memory_mb must be > 0, got {self.memory_mb}")
 
 
-def _num_entries(path: str, treename: str, timeout: int, retries: int) -> int:
+def _open_tree(path: str, treename: str, timeout: int, retries: int) -> tuple[int, Any]:
+    """``(entries, file UUID)`` of one file's tree, retried ``retries`` times."""
     attempt = 0
     while True:
         try:
             with uproot.open(path, timeout=timeout) as f:
-                return int(f[treename].num_entries)
+                return int(f[treename].num_entries), f.file.fUUID
         except FileNotFoundError:
             raise
         except Exception:
@@ -122,13 +123,44 @@ def _num_entries(path: str, treename: str, timeout: int, retries: int) -> int:
             time.sleep(0.2 * attempt)
 
 
-def _probe(job: tuple[str, str, str], timeout: int, retries: int) -> tuple[str, str, int | str]:
-    """``(dataset, path, entries)`` of one file, or the one-line reason it cannot be read."""
+def _probe(job: tuple[str, str, str], timeout: int, retries: int) -> tuple[str, str, Any]:
+    """``(dataset, path, (entries, uuid))`` of one file, or the one-line reason it cannot
+    be read in place of the pair."""
     ds, path, tree = job
     try:
-        return ds, path, _num_entries(path, tree, timeout, retries)
+        return ds, path, _open_tree(path, tree, timeout, retries)
     except Exception as err:
         return ds, path, reason(err)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What opening every file found: entries and UUID per readable file, the others."""
+
+    entries: dict[tuple[str, str], int]
+    uuids: dict[tuple[str, str], Any]
+    bad: list[SkippedFile]
+
+
+def _check(fileset, treename: str, timeout: int, retries: int, client: Any) -> _Checked:
+    jobs = [
+        (ds, path, tree if isinstance(tree, str) else treename)
+        for ds, spec in fileset.items()
+        for path, tree in _files(spec).items()
+    ]
+    probe = functools.partial(_probe, timeout=timeout, retries=retries)
+    if client is not None and jobs:
+        results = client.gather(client.map(probe, jobs, pure=False))
+    else:
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs)))) as pool:
+            results = list(pool.map(probe, jobs))
+    checked = _Checked({}, {}, [])
+    for ds, path, res in results:
+        if isinstance(res, str):
+            checked.bad.append(SkippedFile(ds, path, res, None))
+        else:
+            checked.entries[(ds, path)], checked.uuids[(ds, path)] = res
+    return checked
 
 
 def check_files(
@@ -143,25 +175,23 @@ def check_files(
     Files are opened by 8 threads of this process or, given a Dask ``client``, by its
     workers (parsing a NanoAOD tree's header holds the GIL: ~0.13 s per file here).
     """
-    jobs = [
-        (ds, path, tree if isinstance(tree, str) else treename)
-        for ds, spec in fileset.items()
-        for path, tree in _files(spec).items()
-    ]
-    probe = functools.partial(_probe, timeout=timeout, retries=retries)
-    if client is not None and jobs:
-        results = client.gather(client.map(probe, jobs, pure=False))
-    else:
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(jobs)))) as pool:
-            results = list(pool.map(probe, jobs))
-    entries: dict[tuple[str, str], int] = {}
-    bad: list[SkippedFile] = []
-    for ds, path, res in results:
-        if isinstance(res, int):
-            entries[(ds, path)] = res
-        else:
-            bad.append(SkippedFile(ds, path, res, None))
-    return entries, bad
+    checked = _check(fileset, treename, timeout, retries, client)
+    return checked.entries, checked.bad
+
+
+def _metadata_cache(fileset: Mapping[str, Any], checked: _Checked, treename: str) -> dict:
+    """coffea's per-file metadata (the dataset's own, ``numentries``, ``uuid``) for the files
+    already opened by :func:`_check`, so that ``Runner.preprocess`` does not open them again."""
+    cache = {}
+    for ds, spec in fileset.items():
+        user = spec.get("metadata") if isinstance(spec, Mapping) else None
+        for path, tree in _files(spec).items():
+            if (ds, path) in checked.entries:
+                meta = {**(user or {}), "numentries": checked.entries[(ds, path)],
+                        "uuid": checked.uuids[(ds, path)]}  # fmt: skip
+                key = processor.executor.FileMeta(ds, path, tree or treename)
+                cache[key] = meta
+    return cache
 
 
 def _files(spec: Any) -> dict[str, Any]:
@@ -185,7 +215,8 @@ def run_fileset(
     opts = options or RunOptions()
     t0 = time.time()
     client = backend.client if backend is not None else None  # an open cluster's workers
-    entries, bad = check_files(fileset, opts.treename, opts.timeout, opts.retries, client)
+    checked = _check(fileset, opts.treename, opts.timeout, opts.retries, client)
+    entries, bad = checked.entries, checked.bad
     if bad and not opts.skip_bad_files:
         raise RunError(
             f"{len(bad)} unreadable file(s) (use --skip-bad-files to continue without them): "
@@ -200,14 +231,15 @@ def run_fileset(
         raise RunError("no readable files left in the fileset")
 
     n_events = sum(n for (ds, _), n in entries.items() if ds in good)
+    cache = _metadata_cache(good, checked, opts.treename)
     with run_progress(opts.status, sum(len(s["files"]) for s in good.values()), n_events) as bar:
         if backend is None:
             exe = executor or ExecutorOptions(executor="iterative")
             with open_backend(exe, opts.retries, status=False) as be:  # our bar, not coffea's
-                out, n_chunks, lost = _rounds(proc, good, opts, be, t0, bar)
+                out, n_chunks, lost = _rounds(proc, good, opts, be, t0, bar, cache)
                 desc = be.description
         else:
-            out, n_chunks, lost = _rounds(proc, good, opts, backend, t0, bar)
+            out, n_chunks, lost = _rounds(proc, good, opts, backend, t0, bar, cache)
             desc = backend.description
 
     counts: dict[str, dict[str, int]] = out.get("counts", {}) if out else {}
@@ -246,8 +278,11 @@ def run_fileset(
     return result, summary
 
 
-def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar: RunProgress):
-    """Process ``good`` in rounds of files, saving the finished rounds to ``opts.partial``."""
+def _rounds(
+    proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar: RunProgress, cache: dict
+):
+    """Process ``good`` in rounds of files, saving the finished rounds to ``opts.partial``
+    (``cache``: coffea's metadata of the files, see :func:`_metadata_cache`)."""
     items = [(ds, p) for ds, spec in good.items() for p in spec["files"]]
     acc: dict[str, Any] = {}
     done: set[tuple[str, str]] = set()
@@ -277,7 +312,7 @@ def _rounds(proc, good: dict, opts: RunOptions, backend: Backend, t0: float, bar
         for ds, path in group:
             sub[ds]["files"][path] = good[ds]["files"][path]
         try:
-            out, n = _process(proc, sub, opts, backend)
+            out, n = _process(proc, sub, opts, backend, cache)
             if out.get("failed") and not opts.skip_bad_files:
                 raise RunError(failed_chunks_message(out["failed"]))
         except RunError as err:
@@ -394,7 +429,7 @@ def _stopped(why: str, acc: dict, done: set, n_files: int, opts: RunOptions) -> 
     )
 
 
-def _process(proc, fileset, opts: RunOptions, backend: Backend):
+def _process(proc, fileset, opts: RunOptions, backend: Backend, cache: dict):
     runner = processor.Runner(
         executor=backend.executor,
         chunksize=opts.chunksize,
@@ -402,7 +437,7 @@ def _process(proc, fileset, opts: RunOptions, backend: Backend):
         skipbadfiles=(Exception,) if opts.skip_bad_files else False,
         xrootdtimeout=opts.timeout,
         schema=NanoAODSchema,
-        metadata_cache={},
+        metadata_cache=dict(cache),
     )
     watch = contextlib.nullcontext()
     if backend.client is not None:

@@ -267,9 +267,9 @@ def test_rounds_are_sized_from_the_declared_histogram_bytes(toy, monkeypatch):
     rounds: list[list[str]] = []
     real = runner._process
 
-    def spy(proc, sub, opts, backend):
+    def spy(proc, sub, *args):
         rounds.append(sorted(sub))
-        return real(proc, sub, opts, backend)
+        return real(proc, sub, *args)
 
     monkeypatch.setattr(runner, "_process", spy)
     mb = 2**20
@@ -304,3 +304,41 @@ def test_dask_workers_check_the_files_as_the_threads_do(bad_fileset):
     assert there == here
     assert there[0] == {("WZ", good): n_good}
     assert {b.path for b in there[1]} == {corrupt, missing}
+
+
+class _MetaProcessor(ToyProcessor):
+    """ToyProcessor that also records the dataset metadata each chunk received."""
+
+    def process(self, events):
+        out = super().process(events)
+        md = events.metadata
+        out["meta"] = {(md["dataset"], md.get("process"), md["fileuuid"] is not None)}
+        return out
+
+
+def test_each_file_is_opened_once_before_processing(toy, monkeypatch):
+    """The pre-flight check's entries and UUIDs are coffea's file metadata: its
+    ``Runner.preprocess`` no longer opens every file a second time (two opens per file
+    before the first chunk; on a cluster, a second round of tasks on the workers)."""
+    import uproot
+
+    fileset, refs, _ = toy
+    opened: dict[str, int] = {}
+    real = uproot.open
+
+    def counting(path, *a, **kw):
+        name = next(iter(path)) if isinstance(path, dict) else str(path)
+        opened[name] = opened.get(name, 0) + 1
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(uproot, "open", counting)
+    opts = RunOptions(chunksize=1000, status=False, retries=1)  # one chunk per file
+    out, summary = run_fileset(_MetaProcessor(), fileset, opts)
+    files = [f for spec in fileset.values() for f in spec["files"]]
+    assert summary.n_chunks == len(files)
+    # one open by the pre-flight check and one by the file's only chunk
+    assert opened == {f: 2 for f in files}
+    # the chunks still carry the dataset's own metadata and the file's UUID
+    assert out["meta"] == {(ds, spec["metadata"]["process"], True) for ds, spec in fileset.items()}
+    for ds, spec in fileset.items():
+        assert out["processed"][ds] == {f: refs[f]["entries"] for f in spec["files"]}

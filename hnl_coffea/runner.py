@@ -6,6 +6,8 @@
    (retried ``retries`` times). Unreadable files make the run fail with one message naming
    every bad file and the reason — or, with ``skip_bad_files=True``, they are left out and
    listed in the summary with the events lost ("unknown" when the file cannot be opened).
+   The entries and file UUIDs found here are handed to coffea as its file metadata, so
+   that its preprocessing does not open every file again.
 2. **processing** with ``coffea.processor.Runner`` (NanoAODSchema, ``chunksize``,
    ``maxchunks``) on the executor from :mod:`hnl_coffea.executors`. A chunk whose processing
    fails keeps its cause, on remote workers too (it travels back in the output): a

@@ -72,6 +72,11 @@ class ExecutorOptions:
     lost_worker_timeout: float = 300.0  # all workers gone this long: resubmit or stop
     resubmit: int = 2  # times the cluster's jobs are resubmitted after all workers were lost
     dashboard: bool = False  # LocalCluster dashboard on 127.0.0.1 (random port)
+    #: Dask's statistical profiler in the workers (the dashboard's "Profile" page). It
+    #: samples every worker thread's stack every 10 ms, which costs ~12 % of a worker's CPU
+    #: on this analysis's deep awkward call stacks (``hnl-coffea bench``), so it is off
+    #: unless asked for. Not applied to an existing scheduler's workers (``scheduler``).
+    worker_profile: bool = False
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
@@ -128,8 +133,14 @@ def load_site(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: The worker setting of :attr:`ExecutorOptions.worker_profile` (dask configuration key).
+PROFILE_KEY = "distributed.worker.profile.enabled"
+
+
 def _prologue(opts: ExecutorOptions) -> list[str]:
     lines = list(opts.job_script_prologue)
+    # dask reads DASK_* variables as configuration when the worker starts
+    lines.append(f"export DASK_{PROFILE_KEY.upper().replace('.', '__')}={opts.worker_profile}")
     for name in opts.pass_env:
         if name not in os.environ:
             raise ValueError(f"pass_env: environment variable {name} is not set here")
@@ -245,6 +256,7 @@ def open_backend(opts: ExecutorOptions, retries: int = 3, status: bool = True) -
         )
         return
 
+    import dask
     from distributed import Client, LocalCluster
 
     cluster = None
@@ -257,14 +269,15 @@ def open_backend(opts: ExecutorOptions, retries: int = 3, status: bool = True) -
         desc = f"dask-jobqueue {opts.cluster}"
     else:
         n = opts.workers or os.cpu_count() or 1
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host=opts.host or "127.0.0.1",
-            dashboard_address="127.0.0.1:0" if opts.dashboard else None,
-            local_directory=opts.local_directory,
-        )
+        with dask.config.set({PROFILE_KEY: opts.worker_profile}):  # the nannies pass it on
+            cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host=opts.host or "127.0.0.1",
+                dashboard_address="127.0.0.1:0" if opts.dashboard else None,
+                local_directory=opts.local_directory,
+            )
         client = Client(cluster)
         desc = f"dask LocalCluster ({n} workers)"
     backend = Backend(

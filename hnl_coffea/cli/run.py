@@ -54,6 +54,12 @@ def _load_processor_class(spec: str):
 @click.option("--min-workers", type=int, default=None, help="Adaptive scaling: fewest jobs.")
 @click.option("--max-workers", type=int, default=None, help="Adaptive scaling: most jobs.")
 @click.option(
+    "--worker-profile",
+    is_flag=True,
+    default=None,
+    help="Keep Dask's statistical profiler on in the workers (~12 % of their CPU).",
+)
+@click.option(
     "--worker-timeout",
     type=float,
     default=None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 
@@ -51,6 +52,30 @@ def test_cost_model_workers_by_hand():
     # 1e9 events in 8 h at 4500 events/s/core: 1e9 / (4500 * 28800) = 7.7 → 8 workers
     assert ex[(1e9, 8)] == 8
     assert ex[(1e8, 24)] == math.ceil(1e8 / (4500 * 3600 * 24))
+
+
+def _hnl_without_models():
+    from hnl_coffea.config import load_config
+    from hnl_coffea.processors import HNLProcessor
+
+    none = {f"models.{k}": None for k in ("parametric", "transfer", "mass_regression")}
+    return HNLProcessor(load_config().with_overrides(none), systematics=False)
+
+
+def test_scaling_rows_start_from_warm_workers(tmp_path):
+    """Every worker has run the processor on every dataset before the timed runs (a warm-up
+    run through the scheduler may leave a worker cold: the two-worker row then pays its
+    imports and model loading)."""
+    from hnl_coffea.bench import measure
+    from hnl_coffea.toymc import generate_fileset
+
+    generate_fileset(tmp_path, 600, samples=["WZTo3LNu", "HNL_M100", "TTTo2L2Nu"])
+    fileset = json.loads((tmp_path / "fileset.json").read_text())
+    with measure.dask_backend(2) as backend:
+        warmed = measure.warm_workers(backend, _hnl_without_models, fileset, chunksize=200)
+        pids = sorted(backend.client.run(os.getpid).values())
+    assert sorted(warmed) == pids
+    assert all(datasets == sorted(fileset) for datasets in warmed.values())
 
 
 @pytest.mark.slow

@@ -157,6 +157,44 @@ def time_processor(
     return repeat(once, repeats)
 
 
+def warm_workers(
+    backend: Any, make: Callable[[], Any], fileset: Mapping[str, Any], chunksize: int = 2_000
+) -> dict[int, list[str]]:
+    """Run the processor in every worker of ``backend`` on the first ``chunksize`` events of
+    each dataset (one pinned task per worker), so that no timed run pays a worker's imports,
+    model and correction loading. Returns the datasets each worker process (by PID) ran.
+
+    A run through the scheduler cannot do this: it may give every chunk to the worker that
+    is free first and leave the other cold.
+    """
+    client = backend.client
+    futures = [
+        client.submit(
+            _warm,
+            make,
+            dict(fileset),
+            chunksize,
+            workers=[addr],
+            allow_other_workers=False,
+            pure=False,
+        )  # fmt: skip
+        for addr in client.scheduler_info()["workers"]
+    ]
+    return dict(client.gather(futures))
+
+
+def _warm(make: Callable[[], Any], fileset: dict, chunksize: int) -> tuple[int, list[str]]:
+    import os
+
+    from ..runner import RunOptions, run_fileset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, summary = run_fileset(make(), fileset, RunOptions(chunksize=chunksize, maxchunks=1,
+                                                             status=False))  # fmt: skip
+    return os.getpid(), sorted(d for d, n in summary.events_read.items() if n > 0)
+
+
 def dask_backend(workers: int):
     """A LocalCluster of ``workers`` single-threaded processes on 127.0.0.1 (context manager)."""
     from ..executors import ExecutorOptions, open_backend

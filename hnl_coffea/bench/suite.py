@@ -229,8 +229,7 @@ def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict
     for n in opts.workers:
         with measure.dask_backend(n) as backend:
             make = hnl("parametric", False)
-            warm = {ds: sets[scale_set][ds]}  # start the workers' imports and model loading
-            measure.time_processor(make, warm, opts.chunksize, 1, backend)
+            measure.warm_workers(backend, make, sets[scale_set])  # every worker, every dataset
             secs = measure.time_processor(make, sets[scale_set], opts.chunksize, opts.repeats,
                                           backend)  # fmt: skip
         t = measure.Timing.from_seconds(sizes[scale_set], secs, n)

@@ -177,7 +177,7 @@ def warm_workers(
             workers=[addr],
             allow_other_workers=False,
             pure=False,
-        )  # fmt: skip
+        )
         for addr in client.scheduler_info()["workers"]
     ]
     return dict(client.gather(futures))

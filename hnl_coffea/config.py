@@ -441,7 +441,10 @@ class ModelsConfig(_Model):
     comparison: str | None = "models/comparison.json"
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
     threads: int = Field(default=1, ge=1)
-    precision: Literal["auto", "fp32", "bf16"] = "fp32"
+    #: "bf16": the transfer backbone in bfloat16 (max |Δscore| ~1e-2); "bf16x3": as three
+    #: bfloat16 products per layer (≤ 1e-3, about three times the bf16 cost); "auto": bf16
+    #: where native. Without native bfloat16 each falls back to fp32 with a warning.
+    precision: Literal["auto", "fp32", "bf16", "bf16x3"] = "fp32"
     #: Monte-Carlo dropout passes per event (0: off). With N > 0 the processor also fills
     #: ``score_<model>_mc`` and ``score_<model>_mcstd`` for the classifiers in
     #: ``mc_dropout_models``, and ``mass_regression_mc`` / ``mass_regression_mcstd`` when it

@@ -94,3 +94,63 @@ def test_cuda_device_is_a_clean_error_without_gpu(transfer):
         return
     with pytest.raises(RuntimeError, match="no CUDA GPU"):
         ModelRunner(path, device="cuda").scores(*inputs)
+
+
+def _split_reference(model, x: np.ndarray) -> torch.Tensor:
+    """The backbone's last hidden layer with every product split into bfloat16 parts,
+    x·W ≈ x_hi·W_hi + x_hi·W_lo + x_lo·W_hi, summed in float64 (written out per layer)."""
+
+    def parts(t):
+        hi = t.float().to(torch.bfloat16).double()
+        return hi, (t - hi).float().to(torch.bfloat16).double()
+
+    bb, raw = model.backbone, torch.as_tensor(x, dtype=torch.float32).double()
+    h = raw
+    for k, lin in enumerate(bb.layers):
+        if bb.dropin[k]:
+            h = torch.cat([h, raw], dim=1)
+        (h_hi, h_lo), (w_hi, w_lo) = parts(h), parts(lin.weight.double())
+        h = torch.relu(h_hi @ w_hi.T + h_hi @ w_lo.T + h_lo @ w_hi.T + lin.bias.double())
+    return h
+
+
+def test_split_bf16_path_is_within_1e3_of_fp32(monkeypatch, transfer):
+    """bf16x3: three bfloat16 products per backbone layer; equal to a float64 evaluation of
+    the same split, within 1e-3 of fp32 where plain bf16 is not, at least 10× closer."""
+    model, path, (x, ch, q) = transfer
+    _cpu(monkeypatch, native=True)
+    runner = ModelRunner(path, precision="bf16x3")
+    assert runner.effective_precision == "bf16x3"
+    got = runner.scores(x, ch, q)
+    with torch.no_grad():
+        ref = torch.sigmoid(model.head.hypothesis_logits(
+            _split_reference(model, x).float(), torch.as_tensor(ch),
+            torch.as_tensor(q, dtype=torch.float32), torch.tensor(MASSES)))  # fmt: skip
+    np.testing.assert_allclose(got, ref.numpy(), atol=2e-6)
+    fp32 = ModelRunner(path, precision="fp32").scores(x, ch, q)
+    split_dev = np.abs(got - fp32).max()
+    bf16_dev = np.abs(ModelRunner(path, precision="bf16").scores(x, ch, q) - fp32).max()
+    assert split_dev < runtime.BF16X3_TOLERANCE and split_dev < bf16_dev / 10
+
+
+def test_split_bf16_falls_back_cleanly(monkeypatch, transfer):
+    _, path, inputs = transfer
+    _cpu(monkeypatch, native=False)
+    fp32 = ModelRunner(path, precision="fp32").scores(*inputs)
+    runner = ModelRunner(path, precision="bf16x3")
+    with pytest.warns(BF16FallbackWarning, match="bf16x3 requested.*no native bfloat16"):
+        np.testing.assert_array_equal(runner.scores(*inputs), fp32)
+    # on a GPU with bfloat16 the split path (a oneDNN CPU path) is not taken either
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    with pytest.warns(BF16FallbackWarning, match="bf16x3 requested, but cuda is a CPU path"):
+        assert resolve_precision("bf16x3", torch.device("cuda")) == "fp32"
+    assert resolve_precision("bf16x3", torch.device("cpu")) == "bf16x3"
+
+
+def test_bf16_matmuls_restores_the_setting():
+    matmul = torch.backends.mkldnn.matmul
+    before = matmul.fp32_precision
+    with pytest.raises(KeyError), runtime.bf16_matmuls():
+        assert matmul.fp32_precision == "bf16"
+        raise KeyError("inside")
+    assert matmul.fp32_precision == before

@@ -96,19 +96,20 @@ def markdown(result: dict[str, Any]) -> str:
             "## Classifier inference: transfer models, 16 mass hypotheses, one thread",
             "",
             f"Test sample: the signal-region events of the `heavy` files "
-            f"({inf['rows'][0]['test_sample_events']:,}). |Δscore| = |bf16 − fp32| over all "
-            "events and hypotheses (Δ below); without native bf16 the runner falls back to fp32 and "
-            "the bf16 figures are emulated.",
+            f"({inf['rows'][0]['test_sample_events']:,}). |Δscore| = |score − fp32 score| over "
+            "all events and hypotheses (Δ below). bf16: the backbone in bfloat16; bf16x3: each "
+            "backbone layer as three bfloat16 products (split bfloat16, close to fp32). Without "
+            "native bf16 the runner falls back to fp32 and these figures are emulated.",
             "",
-            "| model | device | events | fp32 events/s | bf16 events/s | bf16 | max Δ | "
+            "| model | device | precision | events | fp32 events/s | events/s | kind | max Δ | "
             "99.9 % Δ | mean Δ |",
-            "|---|---|---:|---:|---:|---|---:|---:|---:|",
+            "|---|---|---|---:|---:|---:|---|---:|---:|---:|",
         ]
         for r in inf["rows"]:
             d = r["deviation"]
             lines.append(
-                f"| {r['model']} | {r['device']} | {r['events']:,} | {_k(r['fp32_rate'])} | "
-                f"{_k(r['bf16_rate'])} | {r['bf16_rate_kind']} | {d['max']:.1e} | "
+                f"| {r['model']} | {r['device']} | {r['precision']} | {r['events']:,} | "
+                f"{_k(r['fp32_rate'])} | {_k(r['rate'])} | {r['rate_kind']} | {d['max']:.1e} | "
                 f"{d['p999']:.1e} | {d['mean']:.1e} |"
             )
     lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]

@@ -383,18 +383,20 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             res.append({"target": f"{label}: {who} peak RSS [MB]", "value": mb, "goal": 2048,
                         "met": mb < 2048,
                         "shortfall": None if mb < 2048 else f"{mb / 2048 - 1:.0%} above"})  # fmt: skip
-    seed = next((r for r in result.get("inference", {}).get("rows", [])
-                 if r["model"].startswith("seed-size") and r["device"] == "cpu"), None)  # fmt: skip
-    if seed is not None:
-        rate = seed["bf16_rate"] if seed["native_bf16"] else seed["fp32_rate"]
-        goal, dev_goal = result["inference"]["rate_goal"], result["inference"]["deviation_goal"]
-        res.append({"target": "seed-size transfer, bf16 path [events/s/core]", "value": rate,
+    inference = result.get("inference", {})
+    for seed in inference.get("rows", []):
+        if not seed["model"].startswith("seed-size") or seed["device"] != "cpu":
+            continue
+        prec = seed["precision"]
+        rate = seed["rate"] if seed["native"] else seed["fp32_rate"]
+        goal, dev_goal = inference["rate_goal"], inference["deviation_goal"]
+        res.append({"target": f"seed-size transfer, {prec} path [events/s/core]", "value": rate,
                     "goal": goal, "met": rate >= goal,
                     "shortfall": None if rate >= goal else
-                    f"{1 - rate / goal:.0%} below" + ("" if seed["native_bf16"] else
+                    f"{1 - rate / goal:.0%} below" + ("" if seed["native"] else
                                                        " (no native bf16: fp32 fall-back)")})  # fmt: skip
         d = seed["deviation"]["max"]
-        res.append({"target": "seed-size transfer, bf16 max Δscore", "value": d,
+        res.append({"target": f"seed-size transfer, {prec} max Δscore", "value": d,
                     "goal": dev_goal, "met": d <= dev_goal,
                     "shortfall": None if d <= dev_goal else f"{d / dev_goal:.0f}× the goal"})  # fmt: skip
     return res

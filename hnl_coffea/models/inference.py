@@ -30,11 +30,13 @@ from ..flat import column
 from .artifacts import LoadedModel, ModelMismatchError, Sidecar, load_artifact, read_sidecar
 from .runtime import (
     PRECISIONS,
+    bf16_matmuls,
     configure_threads,
     mc_dropout_predict,
     precision_context,
     resolve_device,
     resolve_precision,
+    split_bf16_copy,
 )
 
 __all__ = ["ModelRunner", "feature_matrix"]
@@ -99,14 +101,17 @@ class ModelRunner(nonserializable_attribute):
         when no GPU is visible to the process evaluating the chunk.
     threads : torch intra-op threads for the process (1 per Dask worker by default;
         ``None`` leaves torch's setting alone).
-    precision : "fp32", "bf16" (autocast to bfloat16) or "auto" (bf16 only where the
+    precision : "fp32", "bf16" (autocast to bfloat16), "bf16x3" (split bfloat16: three
+        bfloat16 products per layer, close to fp32; CPU) or "auto" (bf16 only where the
         hardware computes it natively: AMX / AVX512-BF16 CPUs, bf16-capable GPUs).
     batch_rows : rows (events × hypotheses) per forward pass, bounding memory.
-    emulate_bf16 : keep bf16 even where it is not native (slow; for accuracy checks).
+    emulate_bf16 : keep bf16 / bf16x3 even where it is not native (slow; for accuracy checks).
 
-    The bf16 path of a classifier evaluates its event representation (the transfer
-    model's backbone, where the time goes) with a bfloat16 copy of those weights made once
-    per process, and the classifier head in fp32.
+    The bf16 paths of a classifier evaluate its event representation (the transfer
+    model's backbone, where the time goes) with a copy of those weights made once per
+    process — in bfloat16 ("bf16"), or split into two bfloat16 parts ("bf16x3",
+    :class:`~hnl_coffea.models.runtime.SplitBF16Linear`) — and the classifier head in fp32.
+    A classifier without a backbone (the parametric DNN) is evaluated in fp32.
     """
 
     def __init__(
@@ -172,10 +177,14 @@ class ModelRunner(nonserializable_attribute):
         return loaded.model
 
     def _create_bf16_body(self) -> torch.nn.Module | None:
-        """A bfloat16 copy of the classifier's event representation (the backbone)."""
+        """The classifier's event representation (the backbone) for the effective precision:
+        a bfloat16 copy ("bf16") or a split-bfloat16 copy ("bf16x3"); None in fp32."""
         body = getattr(self.model, "backbone", None)
-        if body is None:
+        precision = self.effective_precision
+        if body is None or precision == "fp32":
             return None
+        if precision == "bf16x3":
+            return split_bf16_copy(body)
         return copy.deepcopy(body).to(torch.bfloat16).eval()
 
     @property
@@ -184,7 +193,8 @@ class ModelRunner(nonserializable_attribute):
 
     @property
     def effective_precision(self) -> str:
-        """ "fp32" or "bf16": what ``precision`` means on the machine running this process."""
+        """ "fp32", "bf16" or "bf16x3": what ``precision`` means on the machine running this
+        process."""
         return resolve_precision(self.precision, self.torch_device, self.emulate_bf16)
 
     @property
@@ -228,11 +238,16 @@ class ModelRunner(nonserializable_attribute):
         )
 
     # -- evaluation --------------------------------------------------------------------------
-    def _hypothesis_scores(self, x, ch, q, masses, bf16: bool = False) -> torch.Tensor:
-        if bf16 and self.bf16_body is not None:  # fast path: backbone bf16, head fp32
-            rep = self.bf16_body.hidden(x.to(torch.bfloat16)).float()
-            return torch.sigmoid(self.model.head.hypothesis_logits(rep, ch, q, masses))
-        return torch.sigmoid(self.model.hypothesis_logits(x, ch, q, masses).float())
+    def _hypothesis_scores(self, x, ch, q, masses, precision: str = "fp32") -> torch.Tensor:
+        body = self.bf16_body if precision != "fp32" else None
+        if body is None:
+            return torch.sigmoid(self.model.hypothesis_logits(x, ch, q, masses).float())
+        if precision == "bf16":  # fast path: backbone bf16, head fp32
+            rep = body.hidden(x.to(torch.bfloat16)).float()
+        else:  # bf16x3: backbone as three bfloat16 products per layer, head fp32
+            with bf16_matmuls():
+                rep = body.hidden(x)
+        return torch.sigmoid(self.model.head.hypothesis_logits(rep, ch, q, masses))
 
     def _batched(self, n: int, n_cols: int, fn, n_out: int = 1, autocast: bool = True):
         outs = [np.empty((n, n_cols), np.float32) for _ in range(n_out)]
@@ -261,9 +276,9 @@ class ModelRunner(nonserializable_attribute):
         ``mass_hypotheses``: GeV (default: the sidecar's list).
         """
         x, ch, q, m = self._classifier_inputs(features, channel, charges, mass_hypotheses)
-        bf16 = self.effective_precision == "bf16"
+        prec = self.effective_precision
         (out,) = self._batched(
-            len(x), len(m), lambda s: self._hypothesis_scores(x[s], ch[s], q[s], m, bf16),
+            len(x), len(m), lambda s: self._hypothesis_scores(x[s], ch[s], q[s], m, prec),
             autocast=False,
         )  # fmt: skip
         return out
@@ -304,9 +319,10 @@ class ModelRunner(nonserializable_attribute):
         from the inputs, see :meth:`_mc_seed`)."""
         self._check_mc()
         x, ch, q, m = self._classifier_inputs(features, channel, charges, mass_hypotheses)
-        bf16 = self.effective_precision == "bf16"
-        # dropout active in the network and, on the bf16 path, in its bf16 backbone copy
-        nets = [self.model] + ([self.bf16_body] if bf16 and self.bf16_body is not None else [])
+        prec = self.effective_precision
+        # dropout active in the network and, on the bf16 paths, in its backbone copy
+        body = self.bf16_body if prec != "fp32" else None
+        nets = [self.model] + ([body] if body is not None else [])
 
         def fn(s):
             return mc_dropout_predict(
@@ -315,7 +331,7 @@ class ModelRunner(nonserializable_attribute):
                 ch[s],
                 q[s],
                 n_passes=n_passes,
-                forward=lambda *a: self._hypothesis_scores(*a, m, bf16),
+                forward=lambda *a: self._hypothesis_scores(*a, m, prec),
                 max_rows=max(1, self.batch_rows // len(m)),
             )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from pathlib import Path
@@ -13,6 +14,10 @@ from torch import nn
 __all__ = [
     "PRECISIONS",
     "BF16_TOLERANCE",
+    "BF16X3_TOLERANCE",
+    "SplitBF16Linear",
+    "bf16_matmuls",
+    "split_bf16_copy",
     "BF16FallbackWarning",
     "native_bf16",
     "configure_threads",
@@ -23,10 +28,12 @@ __all__ = [
     "resolve_precision",
 ]
 
-PRECISIONS = ("fp32", "bf16", "auto")
+PRECISIONS = ("fp32", "bf16", "bf16x3", "auto")
 
 #: Largest |score(bf16) − score(fp32)| accepted for sigmoid scores (checked in the tests).
 BF16_TOLERANCE = 1e-2
+#: The same for the split-bfloat16 path ("bf16x3"): fp32 accuracy to ~2^-16 per product.
+BF16X3_TOLERANCE = 1e-3
 
 _BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -88,31 +95,37 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device, emulate: bool = False) -> str:
-    """Effective precision, "fp32" or "bf16".
+    """Effective precision: "fp32", "bf16" or "bf16x3".
 
-    "auto" picks bf16 only where it is native. "bf16" on hardware without native bfloat16
-    falls back to fp32 with a :class:`BF16FallbackWarning` (once per process and device):
-    emulated bf16 would be slower than fp32. ``emulate=True`` keeps bf16 anyway (its
-    numerics, for accuracy checks on any machine).
+    "auto" picks bf16 only where it is native. "bf16" and "bf16x3" on hardware without
+    native bfloat16 fall back to fp32 with a :class:`BF16FallbackWarning` (once per process,
+    device and precision): emulated bfloat16 would be slower than fp32. "bf16x3" is a CPU
+    path (oneDNN); on a GPU it falls back to fp32 the same way. ``emulate=True`` keeps the
+    requested precision anyway (its numerics, for accuracy checks on any machine).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision == "fp32" or emulate and precision == "bf16":
+    if precision == "fp32" or emulate and precision != "auto":
         return precision
-    if native_bf16(device):
-        return "bf16"
-    if precision == "bf16":
-        _warn_fallback(str(device))
+    native = native_bf16(device) and (precision != "bf16x3" or device.type == "cpu")
+    if native:
+        return "bf16" if precision == "auto" else precision
+    if precision != "auto":
+        _warn_fallback(str(device), precision)
     return "fp32"
 
 
 @cache
-def _warn_fallback(device: str) -> None:
+def _warn_fallback(device: str, precision: str = "bf16") -> None:
     import warnings
 
+    why = (
+        "is a CPU path"
+        if precision == "bf16x3" and not device.startswith("cpu")
+        else f"has no native bfloat16 (CPU flags {' / '.join(_BF16_FLAGS)} absent)"
+    )
     warnings.warn(
-        f"precision bf16 requested, but {device} has no native bfloat16 (CPU flags "
-        f"{' / '.join(_BF16_FLAGS)} absent): evaluating in fp32",
+        f"precision {precision} requested, but {device} {why}: evaluating in fp32",
         BF16FallbackWarning,
         stacklevel=4,
     )
@@ -123,6 +136,58 @@ def precision_context(precision: str, device: torch.device) -> contextlib.Abstra
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def bf16_matmuls() -> Iterator[None]:
+    """fp32 matrix products computed by oneDNN on bfloat16 hardware (inputs rounded to
+    bfloat16, fp32 accumulation and result); exact for inputs that are bfloat16 numbers,
+    as :class:`SplitBF16Linear` gives it. Restores the previous setting."""
+    matmul = torch.backends.mkldnn.matmul
+    before = matmul.fp32_precision
+    matmul.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = before
+
+
+def _split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    hi = t.to(torch.bfloat16).float()
+    return hi, (t - hi).to(torch.bfloat16).float()
+
+
+class SplitBF16Linear(nn.Module):
+    """A linear layer as three bfloat16 products: with x = x_hi + x_lo and W = W_hi + W_lo
+    (each part a bfloat16 number), x·Wᵀ ≈ x_hi·W_hiᵀ + x_hi·W_loᵀ + x_lo·W_hiᵀ, accumulated
+    in fp32 ("bf16x3", as XLA and cuBLAS offer it). The dropped x_lo·W_lo term is ~2^-16 of
+    the product, so the result is close to fp32 at three bfloat16 matrix products' cost.
+    Run inside :func:`bf16_matmuls` to use bfloat16 hardware; elsewhere it is computed in
+    fp32 with the same numerics.
+    """
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        w_hi, w_lo = _split(linear.weight.detach().float())
+        self.register_buffer("w_hi", w_hi)
+        self.register_buffer("w_lo", w_lo)
+        bias = linear.bias
+        self.register_buffer("bias", None if bias is None else bias.detach().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_hi, x_lo = _split(x.float())
+        out = nn.functional.linear(x_hi, self.w_hi, self.bias)
+        return out + nn.functional.linear(x_hi, self.w_lo) + nn.functional.linear(x_lo, self.w_hi)
+
+
+def split_bf16_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` whose ``nn.Linear`` layers are :class:`SplitBF16Linear`."""
+    out = copy.deepcopy(module).float()
+    for child in list(out.modules()):
+        for attr, sub in list(child.named_children()):
+            if isinstance(sub, nn.Linear):
+                setattr(child, attr, SplitBF16Linear(sub))
+    return out.eval()
 
 
 def configure_threads(threads: int | None) -> None:

@@ -41,12 +41,13 @@ def _cpu(monkeypatch, native: bool) -> None:
     runtime._warn_fallback.cache_clear()
 
 
-def test_forced_fallback_without_native_bf16(monkeypatch, transfer):
+@pytest.mark.parametrize("precision", ["bf16", "bf16x3"])
+def test_forced_fallback_without_native_bf16(monkeypatch, transfer, precision):
     _, path, inputs = transfer
     _cpu(monkeypatch, native=False)
     fp32 = ModelRunner(path, precision="fp32").scores(*inputs)
-    runner = ModelRunner(path, precision="bf16")
-    with pytest.warns(BF16FallbackWarning, match="no native bfloat16"):
+    runner = ModelRunner(path, precision=precision)
+    with pytest.warns(BF16FallbackWarning, match=f"{precision} requested.*no native bfloat16"):
         got = runner.scores(*inputs)
     assert runner.effective_precision == "fp32"
     np.testing.assert_array_equal(got, fp32)  # exactly the fp32 evaluation
@@ -133,14 +134,9 @@ def test_split_bf16_path_is_within_1e3_of_fp32(monkeypatch, transfer):
     assert split_dev < runtime.BF16X3_TOLERANCE and split_dev < bf16_dev / 10
 
 
-def test_split_bf16_falls_back_cleanly(monkeypatch, transfer):
-    _, path, inputs = transfer
-    _cpu(monkeypatch, native=False)
-    fp32 = ModelRunner(path, precision="fp32").scores(*inputs)
-    runner = ModelRunner(path, precision="bf16x3")
-    with pytest.warns(BF16FallbackWarning, match="bf16x3 requested.*no native bfloat16"):
-        np.testing.assert_array_equal(runner.scores(*inputs), fp32)
-    # on a GPU with bfloat16 the split path (a oneDNN CPU path) is not taken either
+def test_split_bf16_is_a_cpu_path(monkeypatch):
+    """On a GPU with bfloat16 the split path (oneDNN, CPU) falls back to fp32 too."""
+    runtime._warn_fallback.cache_clear()
     monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
     with pytest.warns(BF16FallbackWarning, match="bf16x3 requested, but cuda is a CPU path"):
         assert resolve_precision("bf16x3", torch.device("cuda")) == "fp32"

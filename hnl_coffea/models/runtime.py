@@ -159,11 +159,12 @@ def _split(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 class SplitBF16Linear(nn.Module):
     """A linear layer as three bfloat16 products: with x = x_hi + x_lo and W = W_hi + W_lo
-    (each part a bfloat16 number), x·Wᵀ ≈ x_hi·W_hiᵀ + x_hi·W_loᵀ + x_lo·W_hiᵀ, accumulated
-    in fp32 ("bf16x3", as XLA and cuBLAS offer it). The dropped x_lo·W_lo term is ~2^-16 of
-    the product, so the result is close to fp32 at three bfloat16 matrix products' cost.
-    Run inside :func:`bf16_matmuls` to use bfloat16 hardware; elsewhere it is computed in
-    fp32 with the same numerics.
+        (each part a bfloat16 number), x·Wᵀ ≈ x_hi·W_hiᵀ + x_hi·W_loᵀ + x_lo·W_hiᵀ, accumulated
+        in fp32 ("bf16x3": the algorithm behind torch's float32 matmul precision "high" where it
+    uses bfloat16, and XLA's BF16_BF16_F32_X3). The dropped x_lo·W_lo term is ~2^-16 of
+        the product, so the result is close to fp32 at three bfloat16 matrix products' cost.
+        Run inside :func:`bf16_matmuls` to use bfloat16 hardware; elsewhere it is computed in
+        fp32 with the same numerics.
     """
 
     def __init__(self, linear: nn.Linear) -> None:

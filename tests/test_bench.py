@@ -11,6 +11,7 @@ import math
 import os
 
 import pytest
+from coffea import processor
 
 from hnl_coffea.bench.report import markdown
 from hnl_coffea.bench.suite import BenchOptions, _with_ratios, cost_model, run_benchmarks
@@ -76,6 +77,40 @@ def test_scaling_rows_start_from_warm_workers(tmp_path):
         pids = sorted(backend.client.run(os.getpid).values())
     assert sorted(warmed) == pids
     assert all(datasets == sorted(fileset) for datasets in warmed.values())
+
+
+class _ChunkLog(processor.ProcessorABC):
+    """Writes each chunk's dataset and size to a file (the processor may be pickled)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def process(self, events):
+        with open(self.path, "a") as f:
+            f.write(f"{events.metadata['dataset']} {len(events)}\n")
+        return {}
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+def test_timed_runs_start_warm(tmp_path):
+    """Before the timed runs the processor has run on the first events of every dataset, so
+    the first timed run does not also time model and correction loading."""
+    from hnl_coffea.bench import measure
+    from hnl_coffea.toymc import generate_fileset
+
+    generate_fileset(tmp_path, 6_000, samples=["WZTo3LNu", "HNL_M100"])
+    fileset = json.loads((tmp_path / "fileset.json").read_text())
+    log = tmp_path / "chunks.txt"
+    measure.time_processor(lambda: _ChunkLog(log), fileset, 100_000, 1)
+    chunks = [(d, int(n)) for d, n in (line.split() for line in log.read_text().splitlines())]
+    warm, timed = chunks[: len(fileset)], chunks[len(fileset) :]
+    entries = {d: sum(n for dd, n in timed if dd == d) for d in fileset}  # the timed run
+    assert all(entries.values()) and max(entries.values()) > 2_000
+    assert sorted(d for d, _ in warm) == sorted(fileset)
+    for d, n in warm:  # one chunk of ~2,000 events (coffea evens out the chunks of a file)
+        assert n == entries[d] if entries[d] <= 2_000 else n < entries[d]
 
 
 @pytest.mark.slow

@@ -145,7 +145,10 @@ def time_processor(
     repeats: int,
     backend: Any = None,
 ) -> list[float]:
-    """Wall-clock seconds of ``repeats`` full runs of ``hnl_coffea.runner.run_fileset``."""
+    """Wall-clock seconds of ``repeats`` full runs of ``hnl_coffea.runner.run_fileset``,
+    after the processor has run once on the first events of every dataset in this process
+    (or in every worker of ``backend``): the first run would otherwise also time model and
+    correction loading (measured: 5.5 s against 4.2 s for the next on the skimmed set)."""
     from ..runner import RunOptions, run_fileset
 
     def once() -> None:
@@ -154,6 +157,10 @@ def time_processor(
             run_fileset(make(), fileset, RunOptions(chunksize=chunksize, status=False),
                         backend=backend)  # fmt: skip
 
+    if backend is None or backend.client is None:
+        _warm(make, dict(fileset), 2_000)
+    else:
+        warm_workers(backend, make, fileset)
     return repeat(once, repeats)
 
 

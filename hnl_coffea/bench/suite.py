@@ -228,10 +228,8 @@ def run_benchmarks(outdir: str | Path, opts: BenchOptions | None = None) -> dict
     scale_set = "zstd" if sizes["zstd"] >= SCALING_EVENTS else "heavy"
     for n in opts.workers:
         with measure.dask_backend(n) as backend:
-            make = hnl("parametric", False)
-            measure.warm_workers(backend, make, sets[scale_set])  # every worker, every dataset
-            secs = measure.time_processor(make, sets[scale_set], opts.chunksize, opts.repeats,
-                                          backend)  # fmt: skip
+            secs = measure.time_processor(hnl("parametric", False), sets[scale_set],
+                                          opts.chunksize, opts.repeats, backend)  # fmt: skip
         t = measure.Timing.from_seconds(sizes[scale_set], secs, n)
         scaling.append({"workers": n, "fileset": scale_set, **t,
                         "events_per_s": t["rate"]["median"] * n})  # fmt: skip

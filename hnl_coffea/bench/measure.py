@@ -138,6 +138,10 @@ def read_limit(fileset: Mapping[str, Any], branches: list[str], chunksize: int) 
                 tree.arrays(names, entry_start=start, entry_stop=start + chunksize, how=dict)
 
 
+#: Events per dataset (one chunk) a processor runs on before it is timed.
+WARM_EVENTS = 2_000
+
+
 def time_processor(
     make: Callable[[], Any],
     fileset: Mapping[str, Any],
@@ -158,14 +162,14 @@ def time_processor(
                         backend=backend)  # fmt: skip
 
     if backend is None or backend.client is None:
-        _warm(make, dict(fileset), 2_000)
+        _warm(make, dict(fileset), WARM_EVENTS)
     else:
         warm_workers(backend, make, fileset)
     return repeat(once, repeats)
 
 
 def warm_workers(
-    backend: Any, make: Callable[[], Any], fileset: Mapping[str, Any], chunksize: int = 2_000
+    backend: Any, make: Callable[[], Any], fileset: Mapping[str, Any], chunksize: int = WARM_EVENTS
 ) -> dict[int, list[str]]:
     """Run the processor in every worker of ``backend`` on the first ``chunksize`` events of
     each dataset (one pinned task per worker), so that no timed run pays a worker's imports,
